@@ -1,0 +1,123 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Per-VM nested (L2) context cache for x86 KVM, built as out-of-tree kvm,
+# kvm-intel and kvm-amd modules for Debian's 6.12 kernel.  See README.md.
+
+include scripts/pin.mk
+
+REPO     := $(CURDIR)
+O        ?= $(CURDIR)/build
+CACHE    ?= $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/kvm-nested
+JOBS     ?= $(shell nproc)
+
+# Pristine kernel source and the headers (build dir) of the target kernel.
+# Point them at your own to skip the Debian download.
+KSRC     ?= $(CACHE)/linux-source-$(KVER)
+KDIR     ?= $(CACHE)/root/usr/src/linux-headers-$(KABI)
+# The Debian kernel and modules the emulators boot.
+KIMAGE   ?= $(CACHE)/root/boot/vmlinuz-$(KABI)
+KMODDIR  ?= $(CACHE)/root/lib/modules/$(KABI)
+
+TREE     := $(O)/src
+KVMTREE  := $(O)/kvm
+HDR      := $(O)/usr
+KSFT     := $(O)/selftests
+MODULES  := $(addprefix $(KVMTREE)/arch/x86/kvm/,kvm.ko kvm-intel.ko kvm-amd.ko)
+
+SERIES_FILES := patches/series $(wildcard patches/*.patch) \
+	$(shell scripts/series.sh list $(REPO) 2>/dev/null | awk '{for (i = 2; i <= NF; i++) print $$i}')
+
+export REPO O CACHE KSRC KDIR KIMAGE KMODDIR KABI TREE KVMTREE HDR KSFT JOBS
+
+.PHONY: all modules selftests tree fetch deps unit lint check run patchset \
+	install load bench-table bench-nested fuzz clean distclean help
+
+all: modules selftests
+
+help:
+	@sed -n 's/^## //p' README.md
+
+# --- the kernel base -------------------------------------------------------
+
+$(CACHE)/.fetched-$(DEB_VERSION)-$(KABI):
+	@scripts/deps.sh build
+	@scripts/fetch.sh $(CACHE) $(KVER) $(DEB_VERSION) $(KABI)
+
+fetch: $(CACHE)/.fetched-$(DEB_VERSION)-$(KABI)
+
+# Only fetch what the user did not point elsewhere.
+$(KSRC)/Makefile $(KDIR)/Makefile $(KIMAGE):
+	@$(MAKE) --no-print-directory fetch
+
+# --- the patched tree and the build ----------------------------------------
+
+$(TREE)/.stamp: $(KSRC)/Makefile $(SERIES_FILES) scripts/mktree.sh scripts/series.sh
+	@echo "  TREE    $(TREE) ($$(scripts/series.sh list $(REPO) | wc -l) commits)"
+	@scripts/mktree.sh $(KSRC) $(TREE) $(REPO)
+	@touch $@
+
+tree: $(TREE)/.stamp
+
+modules: $(TREE)/.stamp $(KDIR)/Makefile
+	@echo "  MODULES kvm.ko kvm-intel.ko kvm-amd.ko for $(KABI)"
+	@scripts/kvmset.sh sync $(TREE) $(KVMTREE)
+	@cp scripts/kbuild/Kbuild $(KVMTREE)/Kbuild
+	@cp scripts/kbuild/kvm.Kbuild $(KVMTREE)/arch/x86/kvm/Kbuild
+	@$(MAKE) --no-print-directory -C $(KDIR) M=$(KVMTREE) KVM_TREE=$(KVMTREE) \
+		-j$(JOBS) $(KBUILD_EXTRA) modules
+	@for m in $(MODULES); do \
+		v=$$(modinfo -F vermagic $$m | cut -d' ' -f1); \
+		[ "$$v" = "$(KABI)" ] || { echo "error: $$m has vermagic $$v, not $(KABI)" >&2; exit 1; }; \
+	done
+
+$(HDR)/.stamp: $(TREE)/.stamp
+	@echo "  HDRINST $(HDR)"
+	@$(MAKE) --no-print-directory -s -C $(TREE) O=$(O)/hdr-obj ARCH=x86_64 \
+		INSTALL_HDR_PATH=$(HDR) headers_install
+	@touch $@
+
+selftests: $(HDR)/.stamp
+	@echo "  KSFT    $(KSFT)"
+	@$(MAKE) --no-print-directory -s -C $(TREE)/tools/testing/selftests/kvm \
+		ARCH=x86_64 OUTPUT=$(KSFT) INSTALL_HDR_PATH=$(HDR) \
+		KHDR_INCLUDES="-isystem $(HDR)/include" EXTRA_CFLAGS=-static -j$(JOBS)
+
+# --- tiers ------------------------------------------------------------------
+
+unit:
+	@scripts/unit.sh
+
+fuzz:
+	@FUZZ_LONG=1 scripts/unit.sh fuzz
+
+bench-table:
+	@scripts/unit.sh bench
+
+lint: $(TREE)/.stamp $(KDIR)/Makefile
+	@scripts/lint.sh
+
+check:
+	@scripts/check.sh
+
+run: all $(KIMAGE)
+	@scripts/run.sh
+
+bench-nested: all $(KIMAGE)
+	@scripts/bench-nested.sh
+
+patchset: $(KSRC)/Makefile
+	@scripts/patchset.sh $(KSRC) $(O)/patchset
+
+# --- a real host running the matching kernel --------------------------------
+
+install: modules
+	@scripts/host.sh install $(MODULES)
+
+load: install
+	@scripts/host.sh load
+
+clean:
+	rm -rf $(O)
+
+distclean: clean
+	rm -rf $(CACHE)
