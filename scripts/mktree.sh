@@ -21,7 +21,7 @@ mkdir -p "$(dirname "$out")"
 cp -al "$pristine" "$out.new"
 
 "$repo/scripts/series.sh" list "$repo" | while read -r patch files; do
-	if [ "$patch" != "-" ]; then
+	if grep -q '^+++ ' "$repo/patches/$patch"; then
 		patch -p1 -s -N --no-backup-if-mismatch -d "$out.new" \
 			<"$repo/patches/$patch" || {
 			echo "error: patches/$patch does not apply" >&2

@@ -3,7 +3,7 @@
 #
 # Read patches/series.  Each line names one commit of the series:
 #
-#   <patch file or ->  [new file ...]
+#   <patch file>  [new file ...]
 #
 # The patch changes upstream files; the new files (repo-relative, kernel-tree
 # layout) are added by the same commit.  Blank lines and '#' comments are
@@ -31,11 +31,11 @@ check)
 	dups=$(printf '%s\n' "$listed" | uniq -d)
 	[ -z "$dups" ] || { echo "error: in more than one commit of patches/series: $dups" >&2; rc=1; }
 	while read -r p _; do
-		[ "$p" = "-" ] || [ -f "$repo/patches/$p" ] ||
+		[ -f "$repo/patches/$p" ] ||
 			{ echo "error: patches/series names missing patches/$p" >&2; rc=1; }
 	done < <(list)
 	while read -r p _; do
-		[ "$p" != "-" ] && [ -f "$repo/patches/$p" ] || continue
+		[ -f "$repo/patches/$p" ] || continue
 		paths=$(sed -n 's|^+++ b/||p; s|^--- a/||p' "$repo/patches/$p" | sort -u)
 		# shellcheck disable=SC2086
 		"$repo/scripts/kvmset.sh" allowed $paths || rc=1

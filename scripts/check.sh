@@ -1,0 +1,135 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make check: every tier, cheapest first, then one line of totals.
+#
+#   unit    userspace unit tests, stress test and seeded fuzzer of nested.c
+#   build   kvm.ko, kvm-intel.ko, kvm-amd.ko (vermagic checked) and selftests
+#   lint    checkpatch --strict, sparse, gcc W=1, clang: no new warnings
+#   series  the format-patch series applies to the pristine tree in order
+#   qemu    tests/qemu.list with our kvm-amd under QEMU TCG (nested SVM)
+#   bochs   tests/bochs.list with our kvm-intel under Bochs (nested VMX)
+#
+# CHECK_TIERS selects tiers (default: all).  The two emulator tiers run in
+# parallel: each emulator uses one core.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/env.sh
+. "$here/env.sh"
+cd "$REPO" || exit 1
+
+tiers=${CHECK_TIERS:-unit build lint series qemu bochs}
+logdir=$O/check
+mkdir -p "$logdir"
+pass=0 fail=0 skip=0
+summary=()
+
+want() { [[ " $tiers " == *" $1 "* ]]; }
+stage() { echo "==> $* ($(date +%T))"; }
+record() { # VERDICT name [why]
+	case $1 in
+	PASS) pass=$((pass + 1)) ;;
+	FAIL|TIMEOUT) fail=$((fail + 1)) ;;
+	*) skip=$((skip + 1)) ;;
+	esac
+	summary+=("$(printf '%-7s %s' "$1" "${*:2}")")
+}
+# A tier that prints "N passed, N failed[, N skipped]" as its last line.
+counts() { # name log rc
+	local line p f s
+	line=$(grep -E '^[a-z-]*:? ?[0-9]+ passed, [0-9]+ failed' "$2" | tail -1)
+	if [ -z "$line" ]; then
+		record FAIL "$1: no totals line (exit $3), see $2"
+		return
+	fi
+	p=$(echo "$line" | sed -E 's/.*\b([0-9]+) passed.*/\1/')
+	f=$(echo "$line" | sed -E 's/.*\b([0-9]+) failed.*/\1/')
+	s=$(echo "$line" | sed -nE 's/.*\b([0-9]+) skipped.*/\1/p')
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + ${s:-0}))
+	[ "$3" -eq 0 ] || [ "$f" -gt 0 ] || { fail=$((fail + 1)); line="$line (exit $3)"; }
+	summary+=("$(printf '%-7s %s: %s' "$([ "$f" -eq 0 ] && [ "$3" -eq 0 ] && echo PASS || echo FAIL)" "$1" "$line")")
+}
+
+t_start=$(date +%s)
+stage "deps"
+"$here/deps.sh" build lint vm unit patchset || { echo "0 passed, 1 failed"; exit 1; }
+
+if want unit; then
+	stage "unit: userspace tests of nested.c"
+	"$here/unit.sh" check 2>&1 | tee "$logdir/unit.log"
+	counts unit "$logdir/unit.log" "${PIPESTATUS[0]}"
+fi
+
+built=0
+if want build || want qemu || want bochs; then
+	stage "build: modules and selftests"
+	t0=$(date +%s)
+	if make --no-print-directory -C "$REPO" all >"$logdir/build.log" 2>&1; then
+		record PASS "build: kvm.ko kvm-intel.ko kvm-amd.ko ($KABI) + selftests, $(($(date +%s) - t0)) s"
+		built=1
+	else
+		tail -30 "$logdir/build.log"
+		record FAIL "build: see $logdir/build.log"
+	fi
+fi
+
+if want lint; then
+	stage "lint: checkpatch, sparse, W=1, clang"
+	"$here/lint.sh" 2>&1 | tee "$logdir/lint.log"
+	counts lint "$logdir/lint.log" "${PIPESTATUS[0]}"
+fi
+
+if want series; then
+	stage "series: format-patch series against the pristine tree"
+	if "$here/patchset.sh" "$KSRC" "$O/patchset" --verify >"$logdir/series.log" 2>&1; then
+		record PASS "series: $(tail -1 "$logdir/series.log")"
+	else
+		tail -20 "$logdir/series.log"
+		record FAIL "series: see $logdir/series.log"
+	fi
+fi
+
+vm_tier() { # backend list
+	local be=$1 list=$2
+	if [ $built -ne 1 ]; then
+		echo "totals 0 1 0" >"$logdir/$be.verdict"
+		return
+	fi
+	"$here/vm/run.sh" --backend "$be" --list "$list" >"$logdir/$be.log" 2>&1
+	"$here/vm/verdict.sh" "$be" "$list" "$O/vm/$be-ours/results" >"$logdir/$be.verdict"
+}
+pids=()
+if want qemu; then
+	stage "qemu: nested SVM list with our modules (progress: $logdir/qemu.log)"
+	vm_tier qemu tests/qemu.list &
+	pids+=($!)
+fi
+if want bochs; then
+	stage "bochs: nested VMX list with our modules (progress: $logdir/bochs.log)"
+	vm_tier bochs tests/bochs.list &
+	pids+=($!)
+fi
+if [ ${#pids[@]} -gt 0 ]; then
+	# Show which test runs where while the emulators work.
+	tail -n +1 -F "$logdir"/qemu.log "$logdir"/bochs.log 2>/dev/null | grep --line-buffered "  VM  " &
+	tailpid=$!
+	wait "${pids[@]}"
+	kill $tailpid 2>/dev/null
+	wait $tailpid 2>/dev/null
+fi
+for be in qemu bochs; do
+	want $be || continue
+	while read -r v secs name; do
+		[ "$v" = totals ] && continue
+		record "$v" "$be: $name ${secs/#-/}${secs:+s}"
+	done <"$logdir/$be.verdict"
+	grep -q "^totals" "$logdir/$be.verdict" || record FAIL "$be: no verdict (see $logdir/$be.log)"
+done
+
+echo
+echo "==> summary ($(($(date +%s) - t_start)) s)"
+printf '%s\n' "${summary[@]}"
+echo
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail -eq 0 ]

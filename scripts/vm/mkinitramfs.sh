@@ -1,0 +1,64 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build the test VM's initramfs: busybox-static, irqbypass.ko (and ccp.ko for
+# kvm-amd) from the Debian image, the KVM modules under test, the selftests
+# named by the test list, and scripts/vm/init.
+#
+# usage: mkinitramfs.sh OUT.cpio
+# environment: VENDOR (amd|intel), MODS (dir with kvm*.ko, or "stock"),
+#   KMODDIR (the image's /lib/modules/<abi>), KSFT_DIR (built selftests),
+#   LIST (test list), KVM_PARAMS, VENDOR_PARAMS, TEST_TIMEOUT, BENCH_DIR
+set -euo pipefail
+
+out=$1
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(mktemp -d "${TMPDIR:-/tmp}/kvm-nested-initramfs.XXXXXX")
+trap 'rm -rf "$root"' EXIT
+
+mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,kvm/modules,kvm/tests,kvm/bench}
+cp /bin/busybox "$root/bin/busybox"
+cp "$here/init" "$root/init"
+chmod +x "$root/init"
+
+# A stock module, decompressed (busybox insmod takes plain ELF; the
+# signature sits inside the compressed file and survives).
+stock_ko() {
+	local f
+	f=$(find "$KMODDIR/kernel" -name "$1.ko*" | head -1)
+	[ -n "$f" ] || { echo "error: $1.ko not in $KMODDIR" >&2; exit 1; }
+	case "$f" in
+	*.xz) xz -dc "$f" ;;
+	*.zst) zstd -qdc "$f" ;;
+	*.gz) gzip -dc "$f" ;;
+	*) cat "$f" ;;
+	esac >"$root/kvm/modules/$1.ko"
+}
+
+stock_ko irqbypass
+[ "$VENDOR" = amd ] && stock_ko ccp
+if [ "$MODS" = stock ]; then
+	for m in kvm "kvm-$VENDOR"; do stock_ko "$m"; done
+	modset=stock
+else
+	cp "$MODS/kvm.ko" "$MODS/kvm-$VENDOR.ko" "$root/kvm/modules/"
+	modset=ours
+fi
+
+grep -v -e '^#' -e '^$' "$LIST" >"$root/kvm/list" || true
+for t in $(awk '$1 !~ /^!/ {print $1}' "$root/kvm/list" | sort -u); do
+	[ -x "$KSFT_DIR/$t" ] || { echo "error: selftest $t not built in $KSFT_DIR" >&2; exit 1; }
+	mkdir -p "$root/kvm/tests/$(dirname "$t")"
+	cp "$KSFT_DIR/$t" "$root/kvm/tests/$t"
+done
+[ -z "${BENCH_DIR:-}" ] || cp -r "$BENCH_DIR/." "$root/kvm/bench/"
+
+cat >"$root/kvm/config" <<CFG
+VENDOR=$VENDOR
+MODSET=$modset
+KVM_PARAMS="${KVM_PARAMS:-}"
+VENDOR_PARAMS="${VENDOR_PARAMS:-}"
+TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+CFG
+
+(cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) >"$out"

@@ -1,0 +1,76 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Boot the Debian kernel in an emulator with a set of KVM modules, run a test
+# list inside, and collect the results.  See scripts/vm/README.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/env.sh
+. "$here/../env.sh"
+
+backend=qemu mods= ksft=$KSFT list= kvm_params= timeout= out= bench_dir= quiet=
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--backend) backend=$2; shift ;;
+	--mods) mods=$2; shift ;;
+	--selftests) ksft=$2; shift ;;
+	--list) list=$2; shift ;;
+	--kvm-params) kvm_params=$2; shift ;;
+	--timeout) timeout=$2; shift ;;
+	--out) out=$2; shift ;;
+	--bench) bench_dir=$2; shift ;;
+	--quiet) quiet=1 ;;
+	*) echo "usage: run.sh --backend qemu|bochs --list FILE [--mods DIR|stock] [--selftests DIR] [--kvm-params P] [--timeout S] [--out DIR] [--bench DIR]" >&2; exit 2 ;;
+	esac
+	shift
+done
+: "${mods:=$KVMTREE/arch/x86/kvm}"
+[ -n "$list" ] || { echo "run.sh: --list is required" >&2; exit 2; }
+
+case "$backend" in
+qemu) vendor=amd; boot_allow=120; : "${timeout:=300}" ;;
+bochs) vendor=intel; boot_allow=900; : "${timeout:=300}" ;;
+*) echo "run.sh: unknown backend $backend" >&2; exit 2 ;;
+esac
+modset=$([ "$mods" = stock ] && echo stock || echo ours)
+: "${out:=$O/vm/$backend-$modset}"
+mkdir -p "$out"
+[ -f "$KIMAGE" ] || { echo "run.sh: no kernel image $KIMAGE (make fetch)" >&2; exit 1; }
+
+# Tests expected to hang the emulated host are not run at all.
+hangs=$(awk -v be="$backend" '$1 == be && $3 == "HANG" {print $2}' "$here/../../tests/expected-results")
+awk -v h="$hangs" 'BEGIN { n = split(h, a, "\n"); for (i = 1; i <= n; i++) skip[a[i]] = 1 }
+	!($1 in skip)' "$list" >"$out/list"
+list=$out/list
+
+VENDOR=$vendor MODS=$mods KSFT_DIR=$ksft LIST=$list KVM_PARAMS=$kvm_params \
+	TEST_TIMEOUT=$timeout BENCH_DIR=$bench_dir \
+	"$here/mkinitramfs.sh" "$out/initramfs.cpio"
+
+ntests=$(grep -c -v -e '^!reload' -e '^#' -e '^$' "$list" || true)
+limit=$((boot_allow + ntests * (timeout + 5)))
+log=$out/serial.log
+: >"$log"
+
+"$here/$backend.sh" "$KIMAGE" "$out/initramfs.cpio" "quiet loglevel=4" "$log" "$limit" &
+pid=$!
+if [ -z "$quiet" ]; then
+	tail -n +1 -F --pid=$pid "$log" 2>/dev/null |
+		sed -un "s/^KVMNESTED: \(RUN .*\)/  VM      $backend\/$modset: \1/p; s/^KVMNESTED: \(MODULES .*\)/  VM      $backend\/$modset: \1/p; s/^KVMNESTED: \(BOOTED .*\)/  VM      $backend\/$modset: \1/p" &
+fi
+rc=0
+wait $pid || rc=$?
+wait 2>/dev/null || true
+
+tr -d '\r' <"$log" | sed -n 's/^KVMNESTED: RESULT //p' >"$out/results"
+tr -d '\r' <"$log" | sed -n '/^KTAP version/,$p' | grep -E '^(KTAP|[0-9]+\.\.|ok |not ok |#)' >"$out/ktap" || true
+if ! grep -q '^KVMNESTED: DONE' "$log"; then
+	echo "run.sh: the $backend VM did not finish (exit $rc); see $log" >&2
+	exit 1
+fi
+if grep -q '^KVMNESTED: MODULES FAILED' "$log"; then
+	echo "run.sh: modules failed to load in $backend; see $log" >&2
+	exit 1
+fi
+exit 0

@@ -1,0 +1,48 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Turn a VM run's results into verdicts, using tests/expected-results.
+#
+# usage: verdict.sh BACKEND LIST RESULTS
+# Prints one line per test of LIST:  PASS|FAIL|SKIP|XFAIL|TIMEOUT secs name [# why]
+# and a last line "totals P F S".
+set -euo pipefail
+
+backend=$1 list=$2 results=$3
+here=$(cd "$(dirname "$0")" && pwd)
+expected=$here/../../tests/expected-results
+
+awk -v be="$backend" -v expf="$expected" -v res="$results" '
+BEGIN {
+	while ((getline l < expf) > 0) {
+		if (l ~ /^#/ || l ~ /^[[:space:]]*$/) continue
+		n = split(l, f, /[[:space:]]+/)
+		if (f[1] != be) continue
+		v[f[2]] = f[3]
+		r = l; sub(/^[^[:space:]]+[[:space:]]+[^[:space:]]+[[:space:]]+[^[:space:]]+[[:space:]]+/, "", r)
+		why[f[2]] = r
+	}
+	while ((getline l < res) > 0) {
+		split(l, f, " ")
+		name = l; sub(/^[^ ]+ [^ ]+ /, "", name)
+		got[name] = f[1]; secs[name] = f[2]
+	}
+}
+/^#/ || /^[[:space:]]*$/ || /^!reload/ { next }
+{
+	name = $0
+	if (v[$1] == "HANG") {
+		printf "SKIP - %s # expected hang, not run: %s\n", name, why[$1]; s++; next
+	}
+	if (!(name in got)) {
+		printf "FAIL - %s # no result (the VM died or timed out before it)\n", name; nf++; next
+	}
+	r = got[name]
+	if (r == "PASS") { printf "PASS %s %s\n", secs[name], name; p++ }
+	else if (r == "SKIP") { printf "SKIP %s %s\n", secs[name], name; s++ }
+	else if (v[$1] == "FAIL") {
+		printf "XFAIL %s %s # %s, as with stock: %s\n", secs[name], name, r, why[$1]; s++
+	} else { printf "%s %s %s\n", r, secs[name], name; nf++ }
+}
+END { printf "totals %d %d %d\n", p, nf, s }
+' "$list"
