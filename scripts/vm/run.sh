@@ -34,7 +34,8 @@ bochs) vendor=intel; boot_allow=900; : "${timeout:=300}" ;;
 *) echo "run.sh: unknown backend $backend" >&2; exit 2 ;;
 esac
 modset=$([ "$mods" = stock ] && echo stock || echo ours)
-: "${out:=$O/vm/$backend-$modset}"
+# Next to the selftests' build dir, so that runs of other trees never collide.
+: "${out:=$(dirname "$(realpath "$ksft")")/vm/$backend-$modset}"
 mkdir -p "$out"
 [ -f "$KIMAGE" ] || { echo "run.sh: no kernel image $KIMAGE (make fetch)" >&2; exit 1; }
 
