@@ -19,6 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/env.sh
 . "$here/env.sh"
 "$here/deps.sh" build lint patchset || exit 1
+make --no-print-directory -s -C "$REPO" tree || exit 1
 
 L=$O/lint
 mkdir -p "$L"
