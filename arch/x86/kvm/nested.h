@@ -12,7 +12,8 @@
  * A vendor context embeds struct kvm_nested_context.  A context is either
  * attached (owned by exactly one vCPU, ->vcpu != NULL, not on the LRU) or
  * detached (->vcpu == NULL, on the LRU, still findable by GPA).  Only the
- * table code touches these fields, under the table lock.
+ * table code writes these fields, under the table lock; the owner of an
+ * attached context may read ->gpa and ->vcpu.
  */
 struct kvm_nested_context {
 	gpa_t gpa;
@@ -21,12 +22,27 @@ struct kvm_nested_context {
 	struct kvm_vcpu *vcpu;
 };
 
-/* Outcome of kvm_nested_ctx_load(), for the tracepoint. */
+/*
+ * Outcome of kvm_nested_ctx_load(), for the tracepoint.  HIT, ALLOC, RECYCLE
+ * and OWNED return a context; the others return NULL.
+ */
 enum kvm_nested_ctx_outcome {
-	KVM_NESTED_CTX_HIT,
-	KVM_NESTED_CTX_ALLOC,
-	KVM_NESTED_CTX_RECYCLE,
-	KVM_NESTED_CTX_NONE,
+	KVM_NESTED_CTX_HIT,	/* a detached context, reused */
+	KVM_NESTED_CTX_ALLOC,	/* a miss below capacity, newly allocated */
+	KVM_NESTED_CTX_RECYCLE,	/* a miss at capacity, the LRU head reset */
+	KVM_NESTED_CTX_NONE,	/* the VM has no table (cache off) */
+	KVM_NESTED_CTX_OWNED,	/* already attached to this vCPU */
+	KVM_NESTED_CTX_BUSY,	/* attached to another vCPU */
+	KVM_NESTED_CTX_FULL,	/* at capacity, every context attached */
+	KVM_NESTED_CTX_NOMEM,	/* allocation failed */
+};
+
+/* Outcome of kvm_nested_ctx_put() and kvm_nested_ctx_clear(). */
+enum kvm_nested_ctx_release {
+	KVM_NESTED_CTX_DETACHED,	/* moved to the LRU tail */
+	KVM_NESTED_CTX_UNKNOWN,		/* no context for the GPA */
+	KVM_NESTED_CTX_NOT_OWNER,	/* held by another vCPU, or not ours */
+	KVM_NESTED_CTX_IDLE,		/* already detached */
 };
 
 int kvm_nested_ctx_table_init(struct kvm *kvm);

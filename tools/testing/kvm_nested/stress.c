@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Concurrency stress test of the real nested.c, meant to run under TSan:
+ * N threads act as N vCPUs of one VM and do random load/put/clear on a small
+ * shared GPA space, while vCPUs come online (so the hash grows under load).
+ * Asserts that a context is never held by two vCPUs at once, that a loaded
+ * context has the GPA and owner asked for, that the contexts allocated never
+ * exceed the capacity, and that the stats add up at the end.
+ *
+ * Each of R rounds runs on a fresh VM, so that allocations (and allocations
+ * racing for the same GPA, with a widened window) happen often.
+ *
+ *   stress [-t THREADS] [-n OPS_PER_THREAD_PER_ROUND] [-r ROUNDS] [-s SEED]
+ */
+#include <getopt.h>
+#include <unistd.h>
+
+#include "shim/kvm_shim.h"
+#include "../../../arch/x86/kvm/nested.c"
+#include "harness.h"
+
+#define PAGE		0x1000ULL
+#define RATIO		6
+#define MAX_THREADS	16
+#define MAX_HELD	3
+
+static struct vm *vm;
+static int nr_threads = 4;
+static long nr_ops = 20000;
+static int nr_rounds = 20;
+static u64 seed0 = 1;
+static int errors;
+
+struct thread {
+	pthread_t tid;
+	int v;
+	int round;
+	struct trace_rec tr;
+	long held_max;
+};
+
+static struct thread threads[MAX_THREADS];
+
+#define STRESS_CHECK(cond)						\
+	do {								\
+		if (!(cond)) {						\
+			fprintf(stderr, "stress: vCPU %d: %s:%d: %s\n",	\
+				v, __FILE__, __LINE__, #cond);		\
+			__atomic_add_fetch(&errors, 1, __ATOMIC_RELAXED); \
+			goto out;					\
+		}							\
+	} while (0)
+
+static void *vcpu_thread(void *arg)
+{
+	struct thread *th = arg;
+	struct kvm_nested_context *held[MAX_HELD];
+	struct kvm_vcpu *vcpu;
+	int v = th->v, nr_held = 0, i, expect;
+	u64 seed = seed0 * 1000003 + v + 1 + th->round * 7919;
+	struct kvm_nested_context *ctx;
+	gpa_t gpa;
+	long op;
+
+	memset(&tr, 0, sizeof(tr));
+	vcpu = vm->vcpu[v];
+	for (op = 0; op < nr_ops; op++) {
+		unsigned int k = rng_below(&seed, 100);
+
+		/* A small hot set at first: vCPUs race to allocate it. */
+		gpa = rng_below(&seed, op < 64 ? 4 : 3 * RATIO * nr_threads) * PAGE;
+		if (k < 50 && nr_held < MAX_HELD) {
+			ctx = kvm_nested_ctx_load(vcpu, gpa);
+			if (!ctx)
+				continue;
+			STRESS_CHECK(ctx->gpa == gpa && ctx->vcpu == vcpu);
+			for (i = 0; i < nr_held; i++)
+				if (held[i] == ctx)
+					break;
+			if (i < nr_held)	/* we hold it already */
+				continue;
+			expect = -1;
+			STRESS_CHECK(__atomic_compare_exchange_n(&to_fake(ctx)->owner,
+								 &expect, v, false,
+								 __ATOMIC_RELAXED,
+								 __ATOMIC_RELAXED));
+			/* Write the context, as a vendor would. */
+			to_fake(ctx)->pad[v] ^= 1;
+			held[nr_held++] = ctx;
+		} else if (k < 80 && nr_held) {
+			i = rng_below(&seed, nr_held);
+			ctx = held[i];
+			held[i] = held[--nr_held];
+			__atomic_store_n(&to_fake(ctx)->owner, -1, __ATOMIC_RELAXED);
+			kvm_nested_ctx_put(vcpu, ctx);
+			STRESS_CHECK(th->tr.puts[KVM_NESTED_CTX_NOT_OWNER] == 0);
+		} else {
+			/* Clear by GPA: ours (detach), another's or unknown. */
+			for (i = 0; i < nr_held; i++)
+				if (held[i]->gpa == gpa)
+					break;
+			if (i < nr_held) {
+				ctx = held[i];
+				held[i] = held[--nr_held];
+				__atomic_store_n(&to_fake(ctx)->owner, -1,
+						 __ATOMIC_RELAXED);
+			}
+			kvm_nested_ctx_clear(vcpu, gpa);
+		}
+		th->tr = tr;
+	}
+out:
+	while (nr_held) {
+		ctx = held[--nr_held];
+		__atomic_store_n(&to_fake(ctx)->owner, -1, __ATOMIC_RELAXED);
+		kvm_nested_ctx_put(vcpu, ctx);
+	}
+	th->tr = tr;
+	return NULL;
+}
+
+static long lost_races, total_ops;
+
+static int run_round(int round)
+{
+	long hit = 0, recycle = 0, alloc = 0;
+	struct kvm_nested_context *ctx;
+	int i, v = -1, detached = 0;
+	long allocs0 = fv.allocs, grows0 = shim_kvcalloc_calls;
+
+	fv.live_bound = RATIO * nr_threads;
+	fv.max_live = 0;
+	vm = vm_create(RATIO, 1, nr_threads);
+	for (i = 0; i < nr_threads; i++) {
+		threads[i].v = i;
+		threads[i].round = round;
+		if (pthread_create(&threads[i].tid, NULL, vcpu_thread, &threads[i]))
+			abort();
+	}
+	/* vCPUs come online while the others run: capacity and hash grow. */
+	for (i = 2; i <= nr_threads; i++) {
+		usleep(500);
+		atomic_set(&vm->kvm.online_vcpus, i);
+	}
+	for (i = 0; i < nr_threads; i++)
+		pthread_join(threads[i].tid, NULL);
+
+	for (i = 0; i < nr_threads; i++) {
+		hit += threads[i].tr.loads[KVM_NESTED_CTX_HIT];
+		recycle += threads[i].tr.loads[KVM_NESTED_CTX_RECYCLE];
+		alloc += threads[i].tr.loads[KVM_NESTED_CTX_ALLOC];
+	}
+	list_for_each_entry(ctx, &vm_table(vm)->lru, lru)
+		detached++;
+	lost_races += fv.allocs - allocs0 - alloc;
+	total_ops += nr_ops * nr_threads;
+
+	STRESS_CHECK(!errors);
+	STRESS_CHECK(fv.violations == 0);
+	STRESS_CHECK(fv.max_live <= RATIO * nr_threads);
+	STRESS_CHECK(vm->kvm.stat.nested_context_reuse == (u64)hit);
+	STRESS_CHECK(vm->kvm.stat.nested_context_recycle == (u64)recycle);
+	STRESS_CHECK(vm->kvm.stat.nested_context_count == (u64)alloc);
+	STRESS_CHECK(fv.live == alloc);
+	/* Everything was put back: every context is on the LRU. */
+	STRESS_CHECK(detached == alloc);
+	STRESS_CHECK(vm_table(vm)->nr == (unsigned int)alloc);
+	STRESS_CHECK(hit > 0);
+	/*
+	 * vCPUs racing to size or resize the hash allocate one bucket array
+	 * per size, not one each: at most one per bit from 4 to the last.
+	 */
+	STRESS_CHECK(shim_kvcalloc_calls - grows0 <=
+		     vm_table(vm)->hash_bits - KVM_NESTED_CTX_MIN_HASH_BITS + 1);
+	vm_destroy(vm);
+	STRESS_CHECK(fv.live == 0);
+	return 0;
+out:
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	int c, i;
+	double t0;
+
+	while ((c = getopt(argc, argv, "t:n:r:s:")) != -1) {
+		switch (c) {
+		case 't':
+			nr_threads = atoi(optarg);
+			break;
+		case 'n':
+			nr_ops = strtol(optarg, NULL, 0);
+			break;
+		case 'r':
+			nr_rounds = atoi(optarg);
+			break;
+		case 's':
+			seed0 = strtoull(optarg, NULL, 0);
+			break;
+		default:
+			fprintf(stderr,
+				"usage: stress [-t THREADS] [-n OPS] [-r ROUNDS] [-s SEED]\n");
+			return 2;
+		}
+	}
+	if (nr_threads < 1 || nr_threads > MAX_THREADS)
+		return 2;
+
+	cur_test = "stress";
+	fv_reset();
+	fv.alloc_yield = true;
+	t0 = now_ns();
+	for (i = 0; i < nr_rounds; i++)
+		if (run_round(i))
+			break;
+	printf("stress: %d vCPU threads, %d rounds, %ld ops in %.2f s,",
+	       nr_threads, i, total_ops, (now_ns() - t0) / 1e9);
+	printf(" %ld allocations lost a race, %ld recycles\n", lost_races,
+	       fv.resets);
+	/* Losing races is likely, not certain: the unit tests force it. */
+	if (i == nr_rounds)
+		tests_passed++;
+	else
+		tests_failed++;
+	return report("stress");
+}

@@ -1,0 +1,616 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * Unit tests of arch/x86/kvm/nested.c, the real file, compiled against the
+ * shims in shim/.  Run under ASan and UBSan by "make check".
+ */
+#include "shim/kvm_shim.h"
+#include "../../../arch/x86/kvm/nested.c"
+#include "harness.h"
+
+#define PAGE	0x1000ULL
+
+static struct kvm_nested_context *ld(struct vm *vm, int v, gpa_t gpa)
+{
+	return kvm_nested_ctx_load(vm->vcpu[v], gpa);
+}
+
+static void put(struct vm *vm, int v, struct kvm_nested_context *ctx)
+{
+	kvm_nested_ctx_put(vm->vcpu[v], ctx);
+}
+
+static void clr(struct vm *vm, int v, gpa_t gpa)
+{
+	kvm_nested_ctx_clear(vm->vcpu[v], gpa);
+}
+
+/* The GPAs on the LRU list, head first (white box). */
+static int lru_gpas(struct vm *vm, gpa_t *out, int max)
+{
+	struct kvm_nested_context *ctx;
+	int n = 0;
+
+	list_for_each_entry(ctx, &vm_table(vm)->lru, lru) {
+		if (n < max)
+			out[n] = ctx->gpa;
+		n++;
+	}
+	return n;
+}
+
+/* Contexts in the hash (white box). */
+static int hashed(struct vm *vm)
+{
+	struct kvm_nested_ctx_table *t = vm_table(vm);
+	struct kvm_nested_context *ctx;
+	unsigned int i;
+	int n = 0;
+
+	for (i = 0; t->buckets && i < (1U << t->hash_bits); i++)
+		hlist_for_each_entry(ctx, &t->buckets[i], hnode)
+			n++;
+	return n;
+}
+
+static void test_hit_and_miss(void)
+{
+	struct vm *vm = vm_create(8, 1, 1);
+	struct kvm_nested_context *a, *b, *c;
+
+	a = ld(vm, 0, 1 * PAGE);
+	CHECK(a);
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_ALLOC);
+	CHECK_EQ(a->gpa, 1 * PAGE);
+	CHECK(a->vcpu == vm->vcpu[0]);
+	CHECK_EQ(vm->kvm.stat.nested_context_count, 1);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 0);
+
+	put(vm, 0, a);
+	CHECK_EQ(tr.put, KVM_NESTED_CTX_DETACHED);
+	CHECK(!a->vcpu);
+
+	b = ld(vm, 0, 2 * PAGE);
+	CHECK(b && b != a);
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_ALLOC);
+	put(vm, 0, b);
+
+	c = ld(vm, 0, 1 * PAGE);
+	CHECK(c == a);
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_HIT);
+	CHECK(c->vcpu == vm->vcpu[0]);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 1);
+	CHECK_EQ(vm->kvm.stat.nested_context_recycle, 0);
+	CHECK_EQ(vm->kvm.stat.nested_context_count, 2);
+	CHECK_EQ(fv.allocs, 2);
+	CHECK_EQ(to_fake(c)->resets, 0);
+	vm_destroy(vm);
+	CHECK_EQ(fv.live, 0);
+}
+
+/* Loading a GPA the vCPU already holds returns it, and counts nothing. */
+static void test_owned_reload(void)
+{
+	struct vm *vm = vm_create(8, 1, 1);
+	struct kvm_nested_context *a;
+
+	a = ld(vm, 0, PAGE);
+	CHECK(ld(vm, 0, PAGE) == a);
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_OWNED);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 0);
+	CHECK_EQ(fv.allocs, 1);
+	CHECK(a->vcpu == vm->vcpu[0]);
+	CHECK_EQ(lru_gpas(vm, NULL, 0), 0);
+	vm_destroy(vm);
+}
+
+/* Recycling takes the least recently detached context, strictly. */
+static void test_lru_recycle_order(void)
+{
+	static const int order[8] = { 5, 2, 7, 0, 3, 6, 1, 4 };
+	struct kvm_nested_context *ctx[8], *r;
+	struct vm *vm = vm_create(8, 1, 1);
+	gpa_t lru[8];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		ctx[i] = ld(vm, 0, (i + 1) * PAGE);
+	for (i = 0; i < 8; i++)
+		put(vm, 0, ctx[order[i]]);
+	CHECK_EQ(lru_gpas(vm, lru, 8), 8);
+	for (i = 0; i < 8; i++)
+		CHECK_EQ(lru[i], (order[i] + 1) * PAGE);
+
+	/* A hit moves the context out of the LRU, a put to its tail. */
+	r = ld(vm, 0, (order[0] + 1) * PAGE);
+	CHECK(r == ctx[order[0]]);
+	put(vm, 0, r);
+
+	for (i = 0; i < 8; i++) {
+		int want = order[(i + 1) % 8];
+
+		r = ld(vm, 0, (100 + i) * PAGE);
+		CHECK(r == ctx[want]);
+		CHECK_EQ(tr.load, KVM_NESTED_CTX_RECYCLE);
+		CHECK_EQ(tr.recycle_old, (want + 1) * PAGE);
+		CHECK_EQ(tr.recycle_new, (100 + i) * PAGE);
+		CHECK_EQ(r->gpa, (100 + i) * PAGE);
+		CHECK(r->vcpu == vm->vcpu[0]);
+		/* reset_context saw the new owner and the new GPA. */
+		CHECK_EQ(to_fake(r)->resets, 1);
+		CHECK_EQ(to_fake(r)->reset_gpa, (100 + i) * PAGE);
+		CHECK(to_fake(r)->reset_vcpu == vm->vcpu[0]);
+	}
+	CHECK_EQ(vm->kvm.stat.nested_context_recycle, 8);
+	CHECK_EQ(fv.allocs, 8);
+	/* The old GPAs are gone from the hash. */
+	for (i = 0; i < 8; i++) {
+		clr(vm, 0, (i + 1) * PAGE);
+		CHECK_EQ(tr.clear, KVM_NESTED_CTX_UNKNOWN);
+	}
+	vm_destroy(vm);
+}
+
+/* A hostile L1 loading a million GPAs gets at most ratio * vCPUs contexts. */
+static void test_capacity_never_exceeded(void)
+{
+	struct vm *vm = vm_create(3, 2, 4);
+	struct kvm_nested_context *ctx;
+	int i;
+
+	fv.live_bound = 6;
+	for (i = 0; i < 100000; i++) {
+		ctx = ld(vm, i % 2, (gpa_t)i * PAGE);
+		CHECK(ctx);
+		put(vm, i % 2, ctx);
+		CHECK(vm->kvm.stat.nested_context_count <= 6);
+	}
+	CHECK_EQ(fv.allocs, 6);
+	CHECK_EQ(fv.max_live, 6);
+	CHECK_EQ(hashed(vm), 6);
+	CHECK_EQ(vm->kvm.stat.nested_context_recycle, 100000 - 6);
+
+	/* More vCPUs online: more capacity, and no more. */
+	atomic_set(&vm->kvm.online_vcpus, 4);
+	fv.live_bound = 12;
+	for (i = 0; i < 1000; i++)
+		put(vm, 3, ld(vm, 3, (gpa_t)(i + 200000) * PAGE));
+	CHECK_EQ(fv.allocs, 12);
+	CHECK_EQ(vm->kvm.stat.nested_context_count, 12);
+	vm_destroy(vm);
+}
+
+/* At capacity with every context attached, load returns NULL cleanly. */
+static void test_full_all_attached(void)
+{
+	struct vm *vm = vm_create(2, 2, 2);
+	struct kvm_nested_context *c[4];
+	int i;
+
+	for (i = 0; i < 4; i++)
+		CHECK(c[i] = ld(vm, i % 2, (i + 1) * PAGE));
+	CHECK(!ld(vm, 0, 10 * PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_FULL);
+	CHECK_EQ(fv.alloc_calls, 4);
+	/* Nothing changed hands. */
+	for (i = 0; i < 4; i++)
+		CHECK(c[i]->vcpu == vm->vcpu[i % 2]);
+	put(vm, 1, c[1]);
+	CHECK(ld(vm, 0, 10 * PAGE) == c[1]);
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_RECYCLE);
+	vm_destroy(vm);
+}
+
+/* The same GPA on two vCPUs: the second never gets the first one's context. */
+static void test_same_gpa_two_vcpus(void)
+{
+	struct vm *vm = vm_create(8, 2, 2);
+	struct kvm_nested_context *a;
+
+	a = ld(vm, 0, PAGE);
+	CHECK(a);
+	CHECK(!ld(vm, 1, PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_BUSY);
+	CHECK(a->vcpu == vm->vcpu[0]);
+	CHECK_EQ(fv.alloc_calls, 1);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 0);
+	/* A put by the wrong vCPU does nothing. */
+	put(vm, 1, a);
+	CHECK_EQ(tr.put, KVM_NESTED_CTX_NOT_OWNER);
+	CHECK(a->vcpu == vm->vcpu[0]);
+	CHECK(!ld(vm, 1, PAGE));
+
+	put(vm, 0, a);
+	CHECK(ld(vm, 1, PAGE) == a);
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_HIT);
+	CHECK(a->vcpu == vm->vcpu[1]);
+	CHECK(!ld(vm, 0, PAGE));
+	vm_destroy(vm);
+}
+
+static void test_clear_unknown(void)
+{
+	struct vm *vm = vm_create(8, 1, 1);
+	struct kvm_nested_context *a;
+	gpa_t lru[2];
+
+	/* Before the first load: no hash yet. */
+	clr(vm, 0, PAGE);
+	CHECK_EQ(tr.clear, KVM_NESTED_CTX_UNKNOWN);
+	put(vm, 0, NULL);
+
+	a = ld(vm, 0, PAGE);
+	put(vm, 0, a);
+	clr(vm, 0, 2 * PAGE);
+	CHECK_EQ(tr.clear, KVM_NESTED_CTX_UNKNOWN);
+	CHECK_EQ(lru_gpas(vm, lru, 2), 1);
+	CHECK_EQ(vm->kvm.stat.nested_context_count, 1);
+	/* Clearing a detached context leaves it where it is. */
+	clr(vm, 0, PAGE);
+	CHECK_EQ(tr.clear, KVM_NESTED_CTX_IDLE);
+	CHECK_EQ(lru_gpas(vm, lru, 2), 1);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 0);
+	CHECK_EQ(vm->kvm.stat.nested_context_recycle, 0);
+	vm_destroy(vm);
+}
+
+/* An L2 moving to another L1 vCPU: clear on one, load on the other. */
+static void test_clear_then_load_other(void)
+{
+	struct vm *vm = vm_create(8, 2, 2);
+	struct kvm_nested_context *a;
+
+	a = ld(vm, 0, PAGE);
+	/* VMCLEAR by the vCPU that does not hold it does nothing. */
+	clr(vm, 1, PAGE);
+	CHECK_EQ(tr.clear, KVM_NESTED_CTX_NOT_OWNER);
+	CHECK(a->vcpu == vm->vcpu[0]);
+
+	clr(vm, 0, PAGE);
+	CHECK_EQ(tr.clear, KVM_NESTED_CTX_DETACHED);
+	CHECK(!a->vcpu);
+	CHECK(ld(vm, 1, PAGE) == a);
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_HIT);
+	CHECK(a->vcpu == vm->vcpu[1]);
+	CHECK_EQ(a->gpa, PAGE);
+	CHECK_EQ(to_fake(a)->resets, 0);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 1);
+	vm_destroy(vm);
+}
+
+static void test_alloc_failure(void)
+{
+	struct vm *vm = vm_create(2, 1, 1);
+	struct kvm_nested_context *a, *b;
+
+	/* The vendor allocation fails: NULL, and the slot is given back. */
+	fv.fail_allocs = 1;
+	CHECK(!ld(vm, 0, PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_NOMEM);
+	CHECK_EQ(vm_table(vm)->nr, 0);
+	CHECK(a = ld(vm, 0, PAGE));
+	CHECK(b = ld(vm, 0, 2 * PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_ALLOC);
+	CHECK_EQ(vm->kvm.stat.nested_context_count, 2);
+	vm_destroy(vm);
+
+	/* The hash allocation fails at the first load. */
+	vm = vm_create(2, 1, 1);
+	fv_reset();
+	shim_fail_kvcalloc = 1;
+	CHECK(!ld(vm, 0, PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_NOMEM);
+	CHECK_EQ(fv.alloc_calls, 0);
+	clr(vm, 0, PAGE);
+	CHECK(ld(vm, 0, PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_ALLOC);
+	vm_destroy(vm);
+}
+
+/* Growing the hash as vCPUs come online; a failed grow keeps the old one. */
+static void test_hash_growth(void)
+{
+	struct vm *vm = vm_create(8, 1, 64);
+	struct kvm_nested_context *ctx;
+	struct kvm_nested_ctx_table *t;
+	unsigned int i, chain, max_chain;
+	int n;
+
+	for (n = 0; n < 8; n++)
+		put(vm, 0, ld(vm, 0, (n + 1) * PAGE));
+	t = vm_table(vm);
+	/* Four buckets per unit of capacity: 8 contexts, 32 buckets. */
+	CHECK_EQ(t->hash_bits, 5);
+
+	atomic_set(&vm->kvm.online_vcpus, 32);
+	shim_fail_kvcalloc = 1;
+	CHECK(ctx = ld(vm, 1, PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_HIT);
+	CHECK_EQ(t->hash_bits, 5);
+	put(vm, 1, ctx);
+
+	for (n = 8; n < 256; n++)
+		put(vm, 1, ld(vm, 1, (n + 1) * PAGE));
+	/* 256 contexts, 1024 buckets. */
+	CHECK_EQ(t->hash_bits, 10);
+	CHECK_EQ(hashed(vm), 256);
+	/* Everything is still found after the rehash. */
+	for (n = 0; n < 256; n++) {
+		CHECK(ctx = ld(vm, 2, (n + 1) * PAGE));
+		CHECK_EQ(tr.load, KVM_NESTED_CTX_HIT);
+		put(vm, 2, ctx);
+	}
+	max_chain = 0;
+	for (i = 0; i < (1U << t->hash_bits); i++) {
+		chain = 0;
+		hlist_for_each_entry(ctx, &t->buckets[i], hnode)
+			chain++;
+		max_chain = max(max_chain, chain);
+	}
+	CHECK(max_chain <= 8);
+	CHECK_EQ(fv.allocs, 256);
+	vm_destroy(vm);
+}
+
+/*
+ * GPAs a hostile L1 might pick to share a bucket (large power-of-two
+ * strides) still spread: the hash multiplier is random, per VM.
+ */
+static void test_hash_spread(void)
+{
+	struct kvm_nested_context *ctx;
+	struct kvm_nested_ctx_table *t;
+	unsigned int i, chain, max_chain, shift;
+	struct vm *vm, *vm2;
+
+	for (shift = 12; shift <= 44; shift += 4) {
+		vm = vm_create(8, 32, 32);
+		t = vm_table(vm);
+		for (i = 0; i < 256; i++)
+			put(vm, 0, ld(vm, 0, (gpa_t)i << shift));
+		CHECK_EQ(t->hash_bits, 10);
+		max_chain = 0;
+		for (i = 0; i < (1U << t->hash_bits); i++) {
+			chain = 0;
+			hlist_for_each_entry(ctx, &t->buckets[i], hnode)
+				chain++;
+			max_chain = max(max_chain, chain);
+		}
+		/* Random hashing gives about 4; a bad hash up to 256. */
+		if (max_chain > 12)
+			fprintf(stderr, "  stride 1 << %u: chain of %u\n", shift, max_chain);
+		CHECK(max_chain <= 12);
+		CHECK_EQ(fv.live, 256);
+		vm2 = vm_create(8, 1, 1);
+		CHECK((t->hash_mul & 1) && vm_table(vm2)->hash_mul != t->hash_mul);
+		vm_destroy(vm2);
+		vm_destroy(vm);
+	}
+}
+
+static struct vm *race_vm;
+static int race_vcpu;
+static gpa_t race_gpa;
+static bool race_put;
+static struct kvm_nested_context *race_ctx;
+
+static void racing_load(struct kvm_vcpu *vcpu)
+{
+	race_ctx = ld(race_vm, race_vcpu, race_gpa);
+	if (race_put)
+		put(race_vm, race_vcpu, race_ctx);
+}
+
+/* Another vCPU inserts the same GPA while this one allocates unlocked. */
+static void test_racing_insert(void)
+{
+	struct kvm_nested_context *a;
+	struct vm *vm;
+
+	/* The other vCPU still holds it: we get NULL, our copy is freed. */
+	vm = vm_create(8, 2, 2);
+	race_vm = vm;
+	race_vcpu = 1;
+	race_gpa = PAGE;
+	race_put = false;
+	fv.during_alloc = racing_load;
+	CHECK(!ld(vm, 0, PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_BUSY);
+	CHECK(race_ctx && race_ctx->vcpu == vm->vcpu[1]);
+	CHECK_EQ(fv.allocs, 2);
+	CHECK_EQ(fv.frees, 1);
+	CHECK_EQ(vm_table(vm)->nr, 1);
+	CHECK_EQ(vm->kvm.stat.nested_context_count, 1);
+	vm_destroy(vm);
+
+	/* The other vCPU put it back: we reuse its context. */
+	vm = vm_create(8, 2, 2);
+	race_vm = vm;
+	fv_reset();
+	race_put = true;
+	fv.during_alloc = racing_load;
+	a = ld(vm, 0, PAGE);
+	CHECK(a && a == race_ctx);
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_HIT);
+	CHECK(a->vcpu == vm->vcpu[0]);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 1);
+	CHECK_EQ(fv.frees, 1);
+	CHECK_EQ(vm_table(vm)->nr, 1);
+	vm_destroy(vm);
+
+	/*
+	 * Our reservation counts against capacity while we allocate: with one
+	 * slot left, the racing vCPU finds the table full.
+	 */
+	vm = vm_create(1, 2, 2);
+	race_vm = vm;
+	put(vm, 1, ld(vm, 1, 5 * PAGE));
+	race_gpa = 2 * PAGE;
+	race_put = false;
+	fv.live_bound = 2;
+	fv.during_alloc = racing_load;
+	a = ld(vm, 0, PAGE);
+	CHECK(a);
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_ALLOC);
+	/* The racer recycled the detached context instead of allocating. */
+	CHECK(race_ctx && race_ctx->gpa == 2 * PAGE);
+	CHECK(race_ctx->vcpu == vm->vcpu[1]);
+	CHECK(a->gpa == PAGE && a->vcpu == vm->vcpu[0]);
+	CHECK_EQ(fv.max_live, 2);
+	CHECK_EQ(vm->kvm.stat.nested_context_recycle, 1);
+	vm_destroy(vm);
+}
+
+static void test_ratio_zero_and_param(void)
+{
+	struct vm *vm;
+
+	vm = vm_create(0, 1, 1);
+	CHECK(!vm_table(vm));
+	CHECK(!ld(vm, 0, PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_NONE);
+	clr(vm, 0, PAGE);
+	put(vm, 0, NULL);
+	CHECK_EQ(fv.alloc_calls, 0);
+	vm_destroy(vm);
+
+	/* Bounded to 0..64. */
+	CHECK_EQ(set_ratio_param("65"), -EINVAL);
+	CHECK_EQ(set_ratio_param("-1"), -EINVAL);
+	CHECK_EQ(set_ratio_param("x"), -EINVAL);
+	CHECK_EQ(set_ratio_param("4294967304"), -EINVAL);
+	CHECK_EQ(set_ratio_param("64"), 0);
+	CHECK_EQ(get_ratio_param(), 64);
+
+	/* Read at VM creation: a later change does not affect the VM. */
+	vm = vm_create(1, 1, 1);
+	CHECK_EQ(set_ratio_param("0"), 0);
+	CHECK(ld(vm, 0, PAGE));
+	CHECK(!ld(vm, 0, 2 * PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_FULL);
+	vm_destroy(vm);
+	CHECK_EQ(set_ratio_param("8"), 0);
+}
+
+/* A vendor without the hooks gets no table. */
+static void test_no_vendor_hooks(void)
+{
+	struct vm *vm;
+
+	kvm_x86_ops.nested_ops = &no_ctx_nested_ops;
+	vm = vm_create(8, 1, 1);
+	CHECK(!vm_table(vm));
+	CHECK(!ld(vm, 0, PAGE));
+	vm_destroy(vm);
+}
+
+/* Destroy with attached and detached contexts: all freed, no vCPU touched. */
+static void test_destroy_mixed(void)
+{
+	struct vm *vm = vm_create(4, 2, 2);
+	struct kvm_nested_context *a;
+	int i;
+
+	for (i = 0; i < 8; i++) {
+		a = ld(vm, i % 2, (i + 1) * PAGE);
+		if (i & 2)
+			put(vm, i % 2, a);
+	}
+	CHECK_EQ(fv.live, 8);
+	CHECK_EQ(lru_gpas(vm, NULL, 0), 4);
+	/* vm_destroy() frees the vCPUs first, so ASan catches any use. */
+	vm_destroy(vm);
+	CHECK_EQ(fv.live, 0);
+	CHECK_EQ(fv.frees, 8);
+
+	/* And a VM that never loaded anything. */
+	vm = vm_create(4, 2, 2);
+	vm_destroy(vm);
+	CHECK_EQ(fv.frees, 8);
+}
+
+/* put() of a context that is not in the table is a no-op. */
+static void test_put_foreign(void)
+{
+	struct vm *vm = vm_create(8, 1, 1);
+	struct kvm_nested_context priv;
+
+	memset(&priv, 0, sizeof(priv));
+	priv.vcpu = vm->vcpu[0];
+	ld(vm, 0, PAGE);
+	put(vm, 0, &priv);
+	CHECK_EQ(tr.put, KVM_NESTED_CTX_NOT_OWNER);
+	CHECK_EQ(lru_gpas(vm, NULL, 0), 0);
+	CHECK(priv.vcpu == vm->vcpu[0]);
+	vm_destroy(vm);
+}
+
+/* The stats are exactly the counts of the outcomes. */
+static void test_stats_arithmetic(void)
+{
+	struct vm *vm = vm_create(2, 3, 3);
+	struct kvm_nested_context *held[3] = { 0 };
+	u64 seed = 12345;
+	long loads0[NR_LOAD_OUTCOMES];
+	int i, v;
+
+	memcpy(loads0, tr.loads, sizeof(loads0));
+	for (i = 0; i < 20000; i++) {
+		v = rng_below(&seed, 3);
+		if (held[v] && rng_below(&seed, 2)) {
+			put(vm, v, held[v]);
+			held[v] = NULL;
+		} else if (!held[v]) {
+			held[v] = ld(vm, v, rng_below(&seed, 12) * PAGE);
+		} else {
+			clr(vm, v, rng_below(&seed, 12) * PAGE);
+			if (!held[v]->vcpu)
+				held[v] = NULL;
+		}
+	}
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse,
+		 tr.loads[KVM_NESTED_CTX_HIT] - loads0[KVM_NESTED_CTX_HIT]);
+	CHECK_EQ(vm->kvm.stat.nested_context_recycle,
+		 tr.loads[KVM_NESTED_CTX_RECYCLE] - loads0[KVM_NESTED_CTX_RECYCLE]);
+	CHECK_EQ(vm->kvm.stat.nested_context_count,
+		 tr.loads[KVM_NESTED_CTX_ALLOC] - loads0[KVM_NESTED_CTX_ALLOC]);
+	CHECK_EQ(vm->kvm.stat.nested_context_count, fv.live);
+	CHECK_EQ(vm->kvm.stat.nested_context_recycle, fv.resets);
+	CHECK(vm->kvm.stat.nested_context_reuse > 1000);
+	CHECK(vm->kvm.stat.nested_context_recycle > 1000);
+	CHECK_EQ(vm->kvm.stat.nested_context_count, 6);
+	vm_destroy(vm);
+}
+
+#define T(name) { #name, test_##name }
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} tests[] = {
+	T(hit_and_miss),
+	T(owned_reload),
+	T(lru_recycle_order),
+	T(capacity_never_exceeded),
+	T(full_all_attached),
+	T(same_gpa_two_vcpus),
+	T(clear_unknown),
+	T(clear_then_load_other),
+	T(alloc_failure),
+	T(hash_growth),
+	T(hash_spread),
+	T(racing_insert),
+	T(ratio_zero_and_param),
+	T(no_vendor_hooks),
+	T(destroy_mixed),
+	T(put_foreign),
+	T(stats_arithmetic),
+};
+
+int main(int argc, char **argv)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(tests); i++)
+		if (argc < 2 || !strcmp(argv[1], tests[i].name))
+			run_test(tests[i].name, tests[i].fn);
+	return report("unit-tests");
+}
