@@ -183,33 +183,42 @@ static int m_release(struct m_ent *e, int v)
 
 /* --- checks ------------------------------------------------------------- */
 
-#define FUZZ_CHECK(cond)						\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "fuzz: op %ld (%s, seed %llu): %s:%d: %s\n", \
-				op_nr, why, (unsigned long long)seed0,	\
-				__FILE__, __LINE__, #cond);		\
-			return false;					\
-		}							\
-	} while (0)
+/* Report a failed check; the caller ends the operation. */
+static bool fuzz_ok(bool ok, const char *file, int line, const char *cond)
+{
+	if (!ok)
+		fprintf(stderr, "fuzz: op %ld (%s, seed %llu): %s:%d: %s\n",
+			op_nr, why, (unsigned long long)seed0, file, line, cond);
+	return ok;
+}
+
+#define FUZZ_OK(cond)	fuzz_ok(!!(cond), __FILE__, __LINE__, #cond)
 
 static bool check_result(struct m_result r, struct kvm_nested_context *ctx,
 			 int v, gpa_t gpa)
 {
-	FUZZ_CHECK(tr.load == r.outcome);
-	FUZZ_CHECK(tr.load_gpa == gpa);
-	FUZZ_CHECK(!ctx == !r.ent);
+	if (!FUZZ_OK(tr.load == r.outcome))
+		return false;
+	if (!FUZZ_OK(tr.load_gpa == gpa))
+		return false;
+	if (!FUZZ_OK(!ctx == !r.ent))
+		return false;
 	if (!ctx)
 		return true;
-	FUZZ_CHECK(to_fake(ctx)->id == r.ent->id);
-	FUZZ_CHECK(ctx->gpa == gpa);
-	FUZZ_CHECK(ctx->vcpu == vm->vcpu[v]);
+	if (!FUZZ_OK(to_fake(ctx)->id == r.ent->id))
+		return false;
+	if (!FUZZ_OK(ctx->gpa == gpa))
+		return false;
+	if (!FUZZ_OK(ctx->vcpu == vm->vcpu[v]))
+		return false;
 	if (r.ent->ptr)
-		FUZZ_CHECK(r.ent->ptr == ctx);
+		if (!FUZZ_OK(r.ent->ptr == ctx))
+			return false;
 	r.ent->ptr = ctx;
 	if (r.outcome == KVM_NESTED_CTX_RECYCLE)
-		FUZZ_CHECK(to_fake(ctx)->reset_gpa == gpa &&
-			   to_fake(ctx)->reset_vcpu == vm->vcpu[v]);
+		if (!FUZZ_OK(to_fake(ctx)->reset_gpa == gpa &&
+			     to_fake(ctx)->reset_vcpu == vm->vcpu[v]))
+			return false;
 	return true;
 }
 
@@ -220,38 +229,52 @@ static bool check_state(bool deep)
 	u64 last_seq = 0;
 	int i, n = 0;
 
-	FUZZ_CHECK(fv.violations == 0);
-	FUZZ_CHECK(shim_alloc_violations == 0);
-	FUZZ_CHECK(fv.live == m.n);
-	FUZZ_CHECK(fv.next_id == m.next_id);
-	FUZZ_CHECK(fv.fail_allocs == m.fail_allocs);
-	FUZZ_CHECK(shim_fail_kvcalloc == m.fail_kvcalloc);
+	if (!FUZZ_OK(fv.violations == 0))
+		return false;
+	if (!FUZZ_OK(shim_alloc_violations == 0))
+		return false;
+	if (!FUZZ_OK(fv.live == m.n))
+		return false;
+	if (!FUZZ_OK(fv.next_id == m.next_id))
+		return false;
+	if (!FUZZ_OK(fv.fail_allocs == m.fail_allocs))
+		return false;
+	if (!FUZZ_OK(shim_fail_kvcalloc == m.fail_kvcalloc))
+		return false;
 	if (!m.table)
 		return true;
-	FUZZ_CHECK((unsigned int)fv.live <= m_cap());
-	FUZZ_CHECK(vm->kvm.stat.nested_context_reuse == m.reuse);
-	FUZZ_CHECK(vm->kvm.stat.nested_context_recycle == m.recycle);
-	FUZZ_CHECK(vm->kvm.stat.nested_context_count == (u64)m.n);
+	if (!FUZZ_OK((unsigned int)fv.live <= m_cap()))
+		return false;
+	if (!FUZZ_OK(vm->kvm.stat.nested_context_reuse == m.reuse))
+		return false;
+	if (!FUZZ_OK(vm->kvm.stat.nested_context_recycle == m.recycle))
+		return false;
+	if (!FUZZ_OK(vm->kvm.stat.nested_context_count == (u64)m.n))
+		return false;
 	if (!deep)
 		return true;
 
 	/* The LRU list is exactly the detached entries, by detach time. */
 	t = vm_table(vm);
-	FUZZ_CHECK(t->nr == (unsigned int)m.n);
+	if (!FUZZ_OK(t->nr == (unsigned int)m.n))
+		return false;
 	list_for_each_entry(ctx, &t->lru, lru) {
 		struct m_ent *e = NULL;
 
 		for (i = 0; i < m.n; i++)
 			if (m.ent[i].id == to_fake(ctx)->id)
 				e = &m.ent[i];
-		FUZZ_CHECK(e && e->owner < 0 && e->seq > last_seq);
-		FUZZ_CHECK(!ctx->vcpu && ctx->gpa == e->gpa);
+		if (!FUZZ_OK(e && e->owner < 0 && e->seq > last_seq))
+			return false;
+		if (!FUZZ_OK(!ctx->vcpu && ctx->gpa == e->gpa))
+			return false;
 		last_seq = e->seq;
 		n++;
 	}
 	for (i = 0; i < m.n; i++)
 		n -= m.ent[i].owner < 0;
-	FUZZ_CHECK(n == 0);
+	if (!FUZZ_OK(n == 0))
+		return false;
 	return true;
 }
 
@@ -338,13 +361,16 @@ static bool do_op(void)
 		/* The hook did not run if there was no allocation. */
 		fv.during_alloc = NULL;
 		if (race_res.outcome >= 0) {
-			FUZZ_CHECK(!race_ctx == !race_res.ent);
+			if (!FUZZ_OK(!race_ctx == !race_res.ent))
+				return false;
 			if (race_ctx) {
-				FUZZ_CHECK(to_fake(race_ctx)->id == race_res.ent->id);
+				if (!FUZZ_OK(to_fake(race_ctx)->id == race_res.ent->id))
+					return false;
 				race_res.ent->ptr = race_ctx;
 			}
 		} else {
-			FUZZ_CHECK(!race_ctx);
+			if (!FUZZ_OK(!race_ctx))
+				return false;
 		}
 		if (!check_result(r, ctx, v, gpa))
 			return false;
@@ -365,14 +391,16 @@ static bool do_op(void)
 		gpa = e->gpa;
 		r.outcome = m_release(e, v);
 		kvm_nested_ctx_put(vm->vcpu[v], e->ptr);
-		FUZZ_CHECK(!m.table || (tr.put == r.outcome && tr.put_gpa == gpa));
+		if (!FUZZ_OK(!m.table || (tr.put == r.outcome && tr.put_gpa == gpa)))
+			return false;
 	} else if (k < 970) {
 		why = "clear";
 		gpa = pick_gpa();
 		r.outcome = m_release(m_find(gpa), v);
 		kvm_nested_ctx_clear(vm->vcpu[v], gpa);
-		FUZZ_CHECK(!m.table ||
-			   (tr.clear == r.outcome && tr.clear_gpa == gpa));
+		if (!FUZZ_OK(!m.table ||
+			     (tr.clear == r.outcome && tr.clear_gpa == gpa)))
+			return false;
 	} else if (k < 999) {
 		why = "vCPU online";
 		if (m.online < m.max) {
@@ -382,7 +410,8 @@ static bool do_op(void)
 	} else if (rng_below(&seed, 20) == 0) {
 		why = "destroy";
 		vm_destroy(vm);
-		FUZZ_CHECK(fv.live == 0);
+		if (!FUZZ_OK(fv.live == 0))
+			return false;
 		m.n = 0;
 		new_vm();
 	}

@@ -41,15 +41,19 @@ struct thread {
 
 static struct thread threads[MAX_THREADS];
 
-#define STRESS_CHECK(cond)						\
-	do {								\
-		if (!(cond)) {						\
-			fprintf(stderr, "stress: vCPU %d: %s:%d: %s\n",	\
-				v, __FILE__, __LINE__, #cond);		\
-			__atomic_add_fetch(&errors, 1, __ATOMIC_RELAXED); \
-			goto out;					\
-		}							\
-	} while (0)
+/* Count and report a failed check; the caller bails out. */
+static bool stress_ok(bool ok, int v, const char *file, int line,
+		      const char *cond)
+{
+	if (!ok) {
+		fprintf(stderr, "stress: vCPU %d: %s:%d: %s\n", v, file, line,
+			cond);
+		__atomic_add_fetch(&errors, 1, __ATOMIC_RELAXED);
+	}
+	return ok;
+}
+
+#define STRESS_OK(cond)	stress_ok(!!(cond), v, __FILE__, __LINE__, #cond)
 
 static void *vcpu_thread(void *arg)
 {
@@ -73,17 +77,19 @@ static void *vcpu_thread(void *arg)
 			ctx = kvm_nested_ctx_load(vcpu, gpa);
 			if (!ctx)
 				continue;
-			STRESS_CHECK(ctx->gpa == gpa && ctx->vcpu == vcpu);
+			if (!STRESS_OK(ctx->gpa == gpa && ctx->vcpu == vcpu))
+				goto out;
 			for (i = 0; i < nr_held; i++)
 				if (held[i] == ctx)
 					break;
 			if (i < nr_held)	/* we hold it already */
 				continue;
 			expect = -1;
-			STRESS_CHECK(__atomic_compare_exchange_n(&to_fake(ctx)->owner,
-								 &expect, v, false,
-								 __ATOMIC_RELAXED,
-								 __ATOMIC_RELAXED));
+			if (!STRESS_OK(__atomic_compare_exchange_n(&to_fake(ctx)->owner,
+								   &expect, v, false,
+								   __ATOMIC_RELAXED,
+								   __ATOMIC_RELAXED)))
+				goto out;
 			/* Write the context, as a vendor would. */
 			to_fake(ctx)->pad[v] ^= 1;
 			held[nr_held++] = ctx;
@@ -93,7 +99,8 @@ static void *vcpu_thread(void *arg)
 			held[i] = held[--nr_held];
 			__atomic_store_n(&to_fake(ctx)->owner, -1, __ATOMIC_RELAXED);
 			kvm_nested_ctx_put(vcpu, ctx);
-			STRESS_CHECK(th->tr.puts[KVM_NESTED_CTX_NOT_OWNER] == 0);
+			if (!STRESS_OK(th->tr.puts[KVM_NESTED_CTX_NOT_OWNER] == 0))
+				goto out;
 		} else {
 			/* Clear by GPA: ours (detach), another's or unknown. */
 			for (i = 0; i < nr_held; i++)
@@ -155,25 +162,37 @@ static int run_round(int round)
 	lost_races += fv.allocs - allocs0 - alloc;
 	total_ops += nr_ops * nr_threads;
 
-	STRESS_CHECK(!errors);
-	STRESS_CHECK(fv.violations == 0);
-	STRESS_CHECK(fv.max_live <= RATIO * nr_threads);
-	STRESS_CHECK(vm->kvm.stat.nested_context_reuse == (u64)hit);
-	STRESS_CHECK(vm->kvm.stat.nested_context_recycle == (u64)recycle);
-	STRESS_CHECK(vm->kvm.stat.nested_context_count == (u64)alloc);
-	STRESS_CHECK(fv.live == alloc);
+	if (!STRESS_OK(!errors))
+		goto out;
+	if (!STRESS_OK(fv.violations == 0))
+		goto out;
+	if (!STRESS_OK(fv.max_live <= RATIO * nr_threads))
+		goto out;
+	if (!STRESS_OK(vm->kvm.stat.nested_context_reuse == (u64)hit))
+		goto out;
+	if (!STRESS_OK(vm->kvm.stat.nested_context_recycle == (u64)recycle))
+		goto out;
+	if (!STRESS_OK(vm->kvm.stat.nested_context_count == (u64)alloc))
+		goto out;
+	if (!STRESS_OK(fv.live == alloc))
+		goto out;
 	/* Everything was put back: every context is on the LRU. */
-	STRESS_CHECK(detached == alloc);
-	STRESS_CHECK(vm_table(vm)->nr == (unsigned int)alloc);
-	STRESS_CHECK(hit > 0);
+	if (!STRESS_OK(detached == alloc))
+		goto out;
+	if (!STRESS_OK(vm_table(vm)->nr == (unsigned int)alloc))
+		goto out;
+	if (!STRESS_OK(hit > 0))
+		goto out;
 	/*
 	 * vCPUs racing to size or resize the hash allocate one bucket array
 	 * per size, not one each: at most one per bit from 4 to the last.
 	 */
-	STRESS_CHECK(shim_kvcalloc_calls - grows0 <=
-		     vm_table(vm)->hash_bits - KVM_NESTED_CTX_MIN_HASH_BITS + 1);
+	if (!STRESS_OK(shim_kvcalloc_calls - grows0 <=
+		       vm_table(vm)->hash_bits - KVM_NESTED_CTX_MIN_HASH_BITS + 1))
+		goto out;
 	vm_destroy(vm);
-	STRESS_CHECK(fv.live == 0);
+	if (!STRESS_OK(fv.live == 0))
+		goto out;
 	return 0;
 out:
 	return -1;

@@ -50,6 +50,7 @@ struct kernel_param_ops {
 	int (*set)(const char *val, const struct kernel_param *kp);
 	int (*get)(char *buf, const struct kernel_param *kp);
 };
+
 struct kernel_param {
 	const char *name;
 	const struct kernel_param_ops *ops;
@@ -58,8 +59,7 @@ struct kernel_param {
 
 /* The harness reaches the parameter as shim_param_<name>. */
 #define module_param_cb(_name, _ops, _arg, _perm)			\
-	static const struct kernel_param shim_param_##_name		\
-		__attribute__((unused)) =				\
+	const struct kernel_param shim_param_##_name =			\
 		{ .name = #_name, .ops = (_ops), .arg = (_arg) }
 
 static inline int param_set_uint_minmax(const char *val,
