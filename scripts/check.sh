@@ -120,9 +120,10 @@ if [ ${#pids[@]} -gt 0 ]; then
 fi
 for be in qemu bochs; do
 	want $be || continue
-	while read -r v secs name; do
+	while read -r v secs rest; do
 		[ "$v" = totals ] && continue
-		record "$v" "$be: $name ${secs/#-/}${secs:+s}"
+		[ "$secs" = - ] && secs= || secs="[${secs}s] "
+		record "$v" "$be: ${rest%% # *} $secs${rest#"${rest%% # *}"}"
 	done <"$logdir/$be.verdict"
 	grep -q "^totals" "$logdir/$be.verdict" || record FAIL "$be: no verdict (see $logdir/$be.log)"
 done
