@@ -21,7 +21,7 @@ for be in ${RUN_BACKENDS:-qemu bochs}; do
 	"$here/vm/verdict.sh" "$be" "$list" "$O/vm/run-$be/results" | sed '$d'
 	echo "    VM stats read through KVM_GET_STATS_FD in the guest:"
 	tr -d '\r' <"$O/vm/run-$be/serial.log" |
-		grep -E '^KVMNESTED: (RUN|MODULES)|^# .*nested_context_' |
+		grep -E '^KVMNESTED: (RUN|MODULES)|^# .*(nested_context_|reuse)' |
 		sed -e 's/^KVMNESTED: /    /' -e 's/^# /      /'
 done
 exit $rc

@@ -1,0 +1,879 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * svm_l2_switch_test
+ *
+ * Nested SVM: L1 vCPUs that multiplex many L2s, each with its own vmcb12,
+ * stack and ASID, over the per-VM nested context cache.
+ *
+ * The host runs the L1 vCPUs one at a time from this thread: it writes a
+ * batch of L2 indices to the vCPU's mailbox, L1 VMRUNs them in that order
+ * and records what every #VMEXIT left in vmcb12, and the host checks it.
+ * Every L2 keeps an id and a counter on its own stack and exits with
+ * VMMCALL, RAX = id << 32 | counter; so a switch that resumed the wrong L2,
+ * or lost its RIP, RSP or stack, is caught on the next exit.
+ *
+ * Modes (-m):
+ *   sched    each L1 vCPU runs its own L2s in turn, below, at and above the
+ *            cache's capacity (nested_context_ratio * vCPUs);
+ *   migrate  the L2s move between L1 vCPUs; an L1 vCPU clears EFER.SVME
+ *            after each batch, so it stops using the vmcb12s it ran;
+ *   shared   two L1 vCPUs VMRUN the same vmcb12 alternately (hostile);
+ *   many     thousands of distinct vmcb12s (hostile, capacity bound);
+ *   msrpm    L1's MSR permission map, and its address, change between
+ *            VMRUNs; L2's RDMSRs must exit to L1 exactly per the new map;
+ *   memslot  the memslot of an MSRPM is deleted, re-added, moved and made
+ *            read-only while cached (hostile);
+ *   all      all of the above (default);
+ *   bench    a workload for scripts/bench, not a test: L2 switches on one
+ *            L1 vCPU, timed, without reading the stats.
+ *
+ * After every mode the VM stats nested_context_reuse and
+ * nested_context_recycle must equal those of a model of the cache that the
+ * host runs on the same sequence of VMRUNs, and closed forms where there is
+ * one.  With nested_context_ratio=0 both stay 0.  A KVM without the cache
+ * has no such stats, and the test fails.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "test_util.h"
+#include "kvm_util.h"
+#include "processor.h"
+#include "svm_util.h"
+#include "nested_context.h"
+
+#define MAX_VCPUS		8
+#define MAX_L2_PER_VCPU		16
+#define MAX_L2			4096
+#define BATCH_MAX		256
+#define L2_STACK_SIZE		512
+#define NR_MSRPM		3
+
+#define TEST_MEM_SLOT		1
+#define TEST_MEM_GPA		0x10000000ULL
+
+#define MSRPM_PAGES		2
+#define TEST_MSR0		MSR_IA32_SYSENTER_CS	/* MSRPM range 0 */
+#define TEST_MSR1		MSR_KERNEL_GS_BASE	/* MSRPM range 1 */
+
+#define VMMCALL_LEN		3
+#define RDMSR_LEN		2
+
+enum {
+	OP_SETUP = 1,
+	OP_RUN,
+	OP_SVME_OFF,
+	OP_SVME_ON,
+	OP_DONE,
+};
+
+struct l2_desc {
+	uint64_t vmcb;		/* gva */
+	uint64_t vmcb_gpa;
+	uint64_t stack_top;	/* gva */
+	uint64_t msrpm_gpa;
+	uint64_t id;
+	uint64_t pad[3];
+};
+
+struct l2_result {
+	uint64_t exit_code;
+	uint64_t rax;
+	uint64_t rsp;
+	uint64_t msr_exits;
+};
+
+struct mailbox {
+	uint32_t op;
+	uint32_t n;
+	uint32_t list[BATCH_MAX];
+	struct l2_result res[BATCH_MAX];
+};
+
+/*
+ * L2: keep an id (from RAX at the first VMRUN) and a counter on the own
+ * stack, read two MSRs, and exit with RAX = id << 32 | counter.
+ */
+static void __attribute__((naked)) l2_entry(void)
+{
+	asm volatile("push %rax\n\t"
+		     "push $0\n"
+		     "1:\n\t"
+		     "mov $" __stringify(TEST_MSR0) ", %ecx\n\t"
+		     "rdmsr\n\t"
+		     "mov $" __stringify(TEST_MSR1) ", %ecx\n\t"
+		     "rdmsr\n\t"
+		     "incq (%rsp)\n\t"
+		     "mov 8(%rsp), %rax\n\t"
+		     "shl $32, %rax\n\t"
+		     "add (%rsp), %rax\n\t"
+		     "vmmcall\n\t"
+		     "jmp 1b\n\t");
+}
+
+static void l1_vmrun(uint64_t vmcb_gpa)
+{
+	/* L2 clobbers RCX and RDX; RAX and RSP come back from the host save. */
+	asm volatile("vmload %%rax\n\t"
+		     "vmrun %%rax\n\t"
+		     "vmsave %%rax\n\t"
+		     : : "a" (vmcb_gpa)
+		     : "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
+		       "r11", "r12", "r13", "r14", "r15", "memory", "cc");
+}
+
+static void l1_setup_l2(struct l2_desc *l2, uint64_t hsave_gpa)
+{
+	struct svm_test_data svm = {
+		.vmcb = (struct vmcb *)l2->vmcb,
+		.vmcb_gpa = l2->vmcb_gpa,
+		.save_area_gpa = hsave_gpa,
+		.msr_gpa = l2->msrpm_gpa,
+	};
+	struct vmcb *vmcb = svm.vmcb;
+
+	generic_svm_setup(&svm, l2_entry, (void *)l2->stack_top);
+	vmcb->control.asid = l2->id + 1;
+	vmcb->control.intercept |= 1ULL << INTERCEPT_MSR_PROT;
+	vmcb->save.rax = l2->id;
+}
+
+static void l1_run_one(struct l2_desc *l2, struct l2_result *res)
+{
+	struct vmcb *vmcb = (struct vmcb *)l2->vmcb;
+	uint64_t msr_exits = 0;
+
+	for (;;) {
+		l1_vmrun(l2->vmcb_gpa);
+		if (vmcb->control.exit_code != SVM_EXIT_MSR || msr_exits >= 2)
+			break;
+		/* An intercepted RDMSR: emulate it as reading 0. */
+		msr_exits++;
+		vmcb->save.rip += RDMSR_LEN;
+		vmcb->save.rax = 0;
+	}
+
+	res->exit_code = vmcb->control.exit_code;
+	res->rax = vmcb->save.rax;
+	res->rsp = vmcb->save.rsp;
+	res->msr_exits = msr_exits;
+	if (res->exit_code == SVM_EXIT_VMMCALL)
+		vmcb->save.rip += VMMCALL_LEN;
+}
+
+static void l1_guest_code(struct mailbox *mb, struct l2_desc *l2s,
+			  uint64_t hsave_gpa)
+{
+	uint32_t i;
+
+	wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
+	wrmsr(MSR_VM_HSAVE_PA, hsave_gpa);
+
+	for (;;) {
+		GUEST_SYNC(0);
+
+		switch (mb->op) {
+		case OP_SETUP:
+			for (i = 0; i < mb->n; i++)
+				l1_setup_l2(&l2s[mb->list[i]], hsave_gpa);
+			break;
+		case OP_RUN:
+			for (i = 0; i < mb->n; i++)
+				l1_run_one(&l2s[mb->list[i]], &mb->res[i]);
+			break;
+		case OP_SVME_OFF:
+			wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~EFER_SVME);
+			break;
+		case OP_SVME_ON:
+			wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
+			wrmsr(MSR_VM_HSAVE_PA, hsave_gpa);
+			break;
+		case OP_DONE:
+			GUEST_DONE();
+		}
+	}
+}
+
+/*
+ * A model of the nested context table, run on the same VMRUNs as KVM:
+ * contexts keyed by vmcb12 page, attached to at most one vCPU, detached
+ * ones recycled least recently detached first, at most @cap of them.
+ * A vCPU keeps its context until it VMRUNs another vmcb12 or clears
+ * EFER.SVME.
+ */
+struct model_ctx {
+	uint64_t gpa;
+	int owner;		/* vCPU index, -1 if detached */
+	uint64_t detached_at;
+};
+
+struct model {
+	unsigned int cap;
+	unsigned int nr;
+	struct model_ctx *ctx;
+	int cur[MAX_VCPUS];	/* index in ctx[], -1 if none */
+	uint64_t seq;
+	uint64_t reuse, recycle, loads;
+};
+
+static void model_init(struct model *m, unsigned int cap)
+{
+	int i;
+
+	memset(m, 0, sizeof(*m));
+	m->cap = cap;
+	m->ctx = calloc(cap ? cap : 1, sizeof(*m->ctx));
+	TEST_ASSERT(m->ctx, "calloc");
+	for (i = 0; i < MAX_VCPUS; i++)
+		m->cur[i] = -1;
+}
+
+static void model_put(struct model *m, int v)
+{
+	if (m->cur[v] < 0)
+		return;
+	m->ctx[m->cur[v]].owner = -1;
+	m->ctx[m->cur[v]].detached_at = ++m->seq;
+	m->cur[v] = -1;
+}
+
+static void model_vmrun(struct model *m, int v, uint64_t gpa)
+{
+	struct model_ctx *lru = NULL;
+	unsigned int i;
+
+	if (m->cur[v] >= 0 && m->ctx[m->cur[v]].gpa == gpa)
+		return;
+	model_put(m, v);
+	if (!m->cap)
+		return;
+	m->loads++;
+
+	for (i = 0; i < m->nr; i++) {
+		if (m->ctx[i].gpa != gpa)
+			continue;
+		if (m->ctx[i].owner >= 0)
+			return;		/* held by another vCPU */
+		m->ctx[i].owner = v;
+		m->cur[v] = i;
+		m->reuse++;
+		return;
+	}
+
+	if (m->nr < m->cap) {
+		i = m->nr++;
+		m->ctx[i].gpa = gpa;
+		m->ctx[i].owner = v;
+		m->cur[v] = i;
+		return;
+	}
+
+	for (i = 0; i < m->nr; i++)
+		if (m->ctx[i].owner < 0 &&
+		    (!lru || m->ctx[i].detached_at < lru->detached_at))
+			lru = &m->ctx[i];
+	if (!lru)
+		return;			/* every context attached */
+	lru->gpa = gpa;
+	lru->owner = v;
+	m->cur[v] = lru - m->ctx;
+	m->recycle++;
+}
+
+struct test {
+	struct kvm_vm *vm;
+	int nr_vcpus;
+	struct kvm_vcpu *vcpus[MAX_VCPUS];
+	struct mailbox *mb[MAX_VCPUS];
+	struct l2_desc *l2s;
+	int nr_l2;
+	uint64_t runs[MAX_L2];
+	uint64_t msrpm_gpa[NR_MSRPM];
+	uint8_t *msrpm[NR_MSRPM];
+	struct model model;
+	int ratio;
+};
+
+static void run_l1(struct test *t, int v, uint32_t op, uint32_t n)
+{
+	struct kvm_vcpu *vcpu = t->vcpus[v];
+	struct ucall uc;
+
+	t->mb[v]->op = op;
+	t->mb[v]->n = n;
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	case UCALL_SYNC:
+		break;
+	case UCALL_DONE:
+		TEST_ASSERT(op == OP_DONE, "L1 done early");
+		break;
+	default:
+		TEST_FAIL("Unknown ucall %lu", uc.cmd);
+	}
+}
+
+static struct test *test_create(int nr_vcpus, int nr_l2)
+{
+	struct test *t = calloc(1, sizeof(*t));
+	vm_vaddr_t gva, l2s_gva, stack = 0;
+	uint64_t extra_pages;
+	int i, v;
+
+	TEST_ASSERT(t, "calloc");
+	TEST_ASSERT(nr_vcpus >= 1 && nr_vcpus <= MAX_VCPUS, "bad vCPU count");
+	TEST_ASSERT(nr_l2 >= 1 && nr_l2 <= MAX_L2, "bad L2 count");
+	t->nr_vcpus = nr_vcpus;
+	t->nr_l2 = nr_l2;
+
+	extra_pages = nr_l2 + nr_l2 * L2_STACK_SIZE / PAGE_SIZE +
+		      nr_l2 * sizeof(struct l2_desc) / PAGE_SIZE + 1024;
+	t->vm = __vm_create_with_vcpus(VM_SHAPE_DEFAULT, nr_vcpus, extra_pages,
+				       l1_guest_code, t->vcpus);
+	/* Memslot 0 has no room for thousands of vmcb12s: add one. */
+	vm_userspace_mem_region_add(t->vm, VM_MEM_SRC_ANONYMOUS, TEST_MEM_GPA,
+				    TEST_MEM_SLOT, extra_pages, 0);
+	t->vm->memslots[MEM_REGION_TEST_DATA] = TEST_MEM_SLOT;
+
+	for (i = 0; i < NR_MSRPM; i++) {
+		gva = vm_vaddr_alloc(t->vm, MSRPM_PAGES * PAGE_SIZE,
+				     KVM_UTIL_MIN_VADDR);
+		t->msrpm[i] = addr_gva2hva(t->vm, gva);
+		t->msrpm_gpa[i] = addr_gva2gpa(t->vm, gva);
+		memset(t->msrpm[i], 0, MSRPM_PAGES * PAGE_SIZE);
+	}
+
+	l2s_gva = vm_vaddr_alloc(t->vm, nr_l2 * sizeof(struct l2_desc),
+				 KVM_UTIL_MIN_VADDR);
+	t->l2s = addr_gva2hva(t->vm, l2s_gva);
+
+	for (i = 0; i < nr_l2; i++) {
+		struct l2_desc *l2 = &t->l2s[i];
+
+		l2->vmcb = vm_vaddr_alloc_page(t->vm);
+		l2->vmcb_gpa = addr_gva2gpa(t->vm, l2->vmcb);
+		if (i % (PAGE_SIZE / L2_STACK_SIZE) == 0)
+			stack = vm_vaddr_alloc_page(t->vm);
+		l2->stack_top = stack +
+			(i % (PAGE_SIZE / L2_STACK_SIZE) + 1) * L2_STACK_SIZE;
+		/* All L2s share MSRPM 0, intercepting nothing, but in msrpm. */
+		l2->msrpm_gpa = t->msrpm_gpa[0];
+		l2->id = i;
+	}
+
+	for (v = 0; v < nr_vcpus; v++) {
+		vm_vaddr_t hsave = vm_vaddr_alloc_page(t->vm);
+
+		gva = vm_vaddr_alloc(t->vm, sizeof(struct mailbox),
+				     KVM_UTIL_MIN_VADDR);
+		t->mb[v] = addr_gva2hva(t->vm, gva);
+		vcpu_args_set(t->vcpus[v], 3, gva, l2s_gva,
+			      addr_gva2gpa(t->vm, hsave));
+		/* Up to the first GUEST_SYNC. */
+		run_l1(t, v, 0, 0);
+	}
+
+	/* vCPU 0 sets up every vmcb12. */
+	for (i = 0; i < nr_l2; i += BATCH_MAX) {
+		int n = nr_l2 - i < BATCH_MAX ? nr_l2 - i : BATCH_MAX;
+
+		for (v = 0; v < n; v++)
+			t->mb[0]->list[v] = i + v;
+		run_l1(t, 0, OP_SETUP, n);
+	}
+
+	t->ratio = nested_ctx_ratio();
+	model_init(&t->model, t->ratio > 0 ? t->ratio * nr_vcpus : 0);
+	return t;
+}
+
+static void test_destroy(struct test *t)
+{
+	int v;
+
+	for (v = 0; v < t->nr_vcpus; v++)
+		run_l1(t, v, OP_DONE, 0);
+	kvm_vm_free(t->vm);
+	free(t->model.ctx);
+	free(t);
+}
+
+/*
+ * VMRUN the L2s @list[0..n) in turn on L1 vCPU @v; @msr_exits[i] is how
+ * many of L2's two RDMSRs L1's MSRPM intercepts, NULL for none.  Check
+ * every #VMEXIT.
+ */
+static void __run_batch(struct test *t, int v, const uint32_t *list, int n,
+			const uint64_t *msr_exits, uint32_t want_exit)
+{
+	struct mailbox *mb = t->mb[v];
+	int i;
+
+	TEST_ASSERT(n > 0 && n <= BATCH_MAX, "bad batch");
+	memcpy(mb->list, list, n * sizeof(*list));
+	memset(mb->res, 0, sizeof(mb->res));
+	run_l1(t, v, OP_RUN, n);
+
+	for (i = 0; i < n; i++) {
+		struct l2_result *res = &mb->res[i];
+		struct l2_desc *l2 = &t->l2s[list[i]];
+		uint64_t want = msr_exits ? msr_exits[i] : 0;
+
+		/* A failed VMRUN leaves L2 where it was. */
+		if (want_exit == SVM_EXIT_VMMCALL)
+			t->runs[list[i]]++;
+		TEST_ASSERT(res->exit_code == want_exit,
+			    "vCPU %d, L2 %u (run %lu): exit code 0x%lx, want 0x%x",
+			    v, list[i], t->runs[list[i]], res->exit_code,
+			    want_exit);
+		TEST_ASSERT(res->rax == (l2->id << 32 | t->runs[list[i]]),
+			    "vCPU %d, L2 %u: RAX 0x%lx, want 0x%lx: wrong L2 or lost state",
+			    v, list[i], res->rax, l2->id << 32 | t->runs[list[i]]);
+		TEST_ASSERT(res->rsp == l2->stack_top - 16,
+			    "vCPU %d, L2 %u: RSP 0x%lx, want 0x%lx",
+			    v, list[i], res->rsp, l2->stack_top - 16);
+		TEST_ASSERT(res->msr_exits == want,
+			    "vCPU %d, L2 %u: %lu RDMSR exits to L1, MSRPM says %lu",
+			    v, list[i], res->msr_exits, want);
+		model_vmrun(&t->model, v, l2->vmcb_gpa & ~(uint64_t)(PAGE_SIZE - 1));
+	}
+}
+
+static void run_batch(struct test *t, int v, const uint32_t *list, int n,
+		      const uint64_t *msr_exits)
+{
+	__run_batch(t, v, list, n, msr_exits, SVM_EXIT_VMMCALL);
+}
+
+static void svme_off(struct test *t, int v)
+{
+	run_l1(t, v, OP_SVME_OFF, 0);
+	model_put(&t->model, v);
+}
+
+static void svme_on(struct test *t, int v)
+{
+	run_l1(t, v, OP_SVME_ON, 0);
+}
+
+static void check_stats(struct test *t, const char *what)
+{
+	uint64_t reuse = vm_nested_ctx_stat(t->vm, "nested_context_reuse");
+	uint64_t recycle = vm_nested_ctx_stat(t->vm, "nested_context_recycle");
+
+	pr_info("%-28s loads %6lu  reuse %6lu  recycle %6lu  (capacity %u)\n",
+		what, t->model.loads, reuse, recycle, t->model.cap);
+	TEST_ASSERT(reuse == t->model.reuse,
+		    "%s: nested_context_reuse %lu, want %lu", what, reuse,
+		    t->model.reuse);
+	TEST_ASSERT(recycle == t->model.recycle,
+		    "%s: nested_context_recycle %lu, want %lu", what, recycle,
+		    t->model.recycle);
+	if (t->ratio <= 0)
+		TEST_ASSERT(!reuse && !recycle, "cache off, but stats moved");
+
+	if (vm_has_stat(t->vm, "nested_context_count")) {
+		uint64_t count = vm_get_stat(t->vm, "nested_context_count");
+
+		TEST_ASSERT(count == t->model.nr && count <= t->model.cap,
+			    "%s: nested_context_count %lu, want %u (capacity %u)",
+			    what, count, t->model.nr, t->model.cap);
+	}
+}
+
+static int nr_vcpus = 2;
+static int per_vcpu;		/* 0: below, at and above capacity */
+static int rounds = 8;
+static int many = 2048;
+
+/* Each vCPU runs its own @c L2s in turn, one round per batch. */
+static void test_sched_one(int c)
+{
+	struct test *t = test_create(nr_vcpus, nr_vcpus * c);
+	uint64_t n = nr_vcpus * c, loads, cap;
+	uint32_t list[MAX_L2_PER_VCPU];
+	char what[64];
+	int r, v, i;
+
+	for (r = 0; r < rounds; r++) {
+		for (v = 0; v < nr_vcpus; v++) {
+			for (i = 0; i < c; i++)
+				list[i] = v * c + i;
+			run_batch(t, v, list, c, NULL);
+		}
+	}
+	snprintf(what, sizeof(what), "sched %dx%d L2s, %d rounds", nr_vcpus,
+		 c, rounds);
+	check_stats(t, what);
+
+	/* Closed forms: below capacity all reloads hit, above all miss. */
+	cap = t->model.cap;
+	loads = c > 1 ? n * rounds : nr_vcpus;
+	if (!cap) {
+		TEST_ASSERT(!t->model.reuse && !t->model.recycle, "model");
+	} else if (n <= cap) {
+		TEST_ASSERT(t->model.reuse == loads - n && !t->model.recycle,
+			    "closed form (below capacity)");
+	} else if (c <= cap - nr_vcpus + 1 && n >= cap + 2) {
+		/*
+		 * Round robin over more L2s than contexts misses every time,
+		 * except for the L2 each vCPU ran last: its context stayed
+		 * attached while the other vCPUs ran, so it is reused when
+		 * the vCPU comes back to it at the end of its next round.
+		 */
+		TEST_ASSERT(t->model.reuse == (uint64_t)nr_vcpus * (rounds - 1) &&
+			    t->model.recycle == loads - cap - t->model.reuse,
+			    "closed form (above capacity)");
+	}
+	test_destroy(t);
+}
+
+static void test_sched(void)
+{
+	int cap_per_vcpu = nested_ctx_ratio() > 0 ? nested_ctx_ratio() : 4;
+	int sizes[3] = { cap_per_vcpu - 1, cap_per_vcpu, cap_per_vcpu + 2 };
+	int i, done = 0;
+
+	if (per_vcpu) {
+		test_sched_one(per_vcpu);
+		return;
+	}
+	/* Below, at and above capacity, as far as 2..16 L2s per vCPU go. */
+	for (i = 0; i < 3; i++) {
+		if (sizes[i] < 2 || sizes[i] > MAX_L2_PER_VCPU) {
+			pr_info("sched: %d L2s per vCPU: not run, see mode many\n",
+				sizes[i]);
+			continue;
+		}
+		test_sched_one(sizes[i]);
+		done++;
+	}
+	if (!done)
+		test_sched_one(MAX_L2_PER_VCPU);
+}
+
+/*
+ * The L2s come in nr_vcpus groups; in round r, vCPU v runs group
+ * (v + r) % nr_vcpus, then clears EFER.SVME, so that the next vCPU to run
+ * those vmcb12s finds their contexts detached.
+ */
+static void test_migrate(void)
+{
+	int c = per_vcpu ? per_vcpu : 4;
+	struct test *t = test_create(nr_vcpus, nr_vcpus * c);
+	uint32_t list[MAX_L2_PER_VCPU];
+	int r, v, i, g;
+
+	for (r = 0; r < rounds; r++) {
+		for (v = 0; v < nr_vcpus; v++) {
+			g = (v + r) % nr_vcpus;
+			for (i = 0; i < c; i++)
+				list[i] = g * c + i;
+			svme_on(t, v);
+			run_batch(t, v, list, c, NULL);
+			svme_off(t, v);
+		}
+	}
+	check_stats(t, "migrate");
+	if (t->model.cap >= (unsigned int)(nr_vcpus * c))
+		TEST_ASSERT(t->model.reuse == t->model.loads - nr_vcpus * c,
+			    "closed form (migrate below capacity)");
+	test_destroy(t);
+}
+
+/* vCPUs 0 and 1 VMRUN the same vmcb12, with and without switching away. */
+static void test_shared(void)
+{
+	struct test *t = test_create(2, 2);
+	const uint32_t x = 0, y = 1;
+	int i;
+
+	for (i = 0; i < rounds; i++) {
+		run_batch(t, 0, &x, 1, NULL);
+		run_batch(t, 1, &x, 1, NULL);
+	}
+	check_stats(t, "shared, both hold X");
+	for (i = 0; i < rounds; i++) {
+		run_batch(t, i & 1, &y, 1, NULL);
+		run_batch(t, !(i & 1), &x, 1, NULL);
+		run_batch(t, i & 1, &x, 1, NULL);
+	}
+	check_stats(t, "shared, alternating");
+	test_destroy(t);
+}
+
+/* Thousands of vmcb12s, each run twice, spread over the vCPUs. */
+static void test_many(void)
+{
+	struct test *t = test_create(nr_vcpus, many);
+	uint32_t list[BATCH_MAX];
+	int pass, i, n, v = 0;
+
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < many; i += n) {
+			n = many - i < 64 ? many - i : 64;
+			for (int j = 0; j < n; j++)
+				list[j] = i + j;
+			run_batch(t, v, list, n, NULL);
+			v = (v + 1) % nr_vcpus;
+		}
+	}
+	check_stats(t, "many");
+	TEST_ASSERT(t->model.nr == (t->model.cap < (unsigned int)many ?
+				    t->model.cap : (unsigned int)many),
+		    "model: %u contexts", t->model.nr);
+	test_destroy(t);
+}
+
+static void msrpm_set(struct test *t, int m, uint32_t msr, bool intercept)
+{
+	uint32_t base = msr >= 0xc0000000 ? 0xc0000000 : 0;
+	uint32_t bit = (base ? 0x800 * 8 : 0) + (msr - base) * 2;
+
+	if (intercept)
+		t->msrpm[m][bit / 8] |= 1 << (bit % 8);
+	else
+		t->msrpm[m][bit / 8] &= ~(1 << (bit % 8));
+}
+
+static void msrpm_use(struct test *t, int l2, int m)
+{
+	struct vmcb *vmcb = addr_gva2hva(t->vm, t->l2s[l2].vmcb);
+
+	vmcb->control.msrpm_base_pa = t->msrpm_gpa[m];
+}
+
+/*
+ * L2s 0 and 1 run on vCPU 0 (and L2 0 also on vCPU 1); between VMRUNs,
+ * flip intercepts in their MSRPMs and point them at other MSRPMs.
+ */
+static void test_msrpm(void)
+{
+	struct test *t = test_create(2, 2);
+	const uint32_t l0 = 0, l1 = 1;
+	uint64_t want;
+	int i;
+
+	msrpm_use(t, 0, 0);
+	msrpm_use(t, 1, 1);
+	for (i = 0; i < 4 * rounds; i++) {
+		bool a = i & 1, b = i & 2;
+
+		/* L2 0 on MSRPM 0, changed while L2 1 runs or right before. */
+		msrpm_set(t, 0, TEST_MSR0, a);
+		msrpm_set(t, 0, TEST_MSR1, b);
+		want = a + b;
+		run_batch(t, 0, &l0, 1, &want);
+
+		msrpm_set(t, 1, TEST_MSR1, !a);
+		want = !a;
+		run_batch(t, 0, &l1, 1, &want);
+
+		msrpm_set(t, 0, TEST_MSR0, !a);
+		want = !a + b;
+		run_batch(t, 0, &l0, 1, &want);
+		run_batch(t, 0, &l0, 1, &want);
+
+		/* Move L2 0's MSRPM to MSRPM 2 and back. */
+		msrpm_set(t, 2, TEST_MSR0, true);
+		msrpm_set(t, 2, TEST_MSR1, !b);
+		msrpm_use(t, 0, 2);
+		want = 1 + !b;
+		run_batch(t, 0, &l0, 1, &want);
+		msrpm_use(t, 0, 0);
+		want = !a + b;
+		run_batch(t, 0, &l0, 1, &want);
+
+		/* And on the other vCPU, once vCPU 0 ran L2 1. */
+		run_batch(t, 0, &l1, 1, (uint64_t []){ !a });
+		msrpm_set(t, 0, TEST_MSR1, !b);
+		want = !a + !b;
+		run_batch(t, 1, &l0, 1, &want);
+		msrpm_set(t, 0, TEST_MSR1, b);
+	}
+	check_stats(t, "msrpm");
+	test_destroy(t);
+}
+
+/*
+ * For the benchmark, not a test of speed: L1 vCPU 0 VMRUNs its L2s in
+ * turn, every VMRUN a switch, checked as everywhere else.  The stats are
+ * not read, so that stock KVM runs it too.
+ */
+static void test_bench(void)
+{
+	int c = per_vcpu ? per_vcpu : 8;
+	struct test *t = test_create(nr_vcpus, c);
+	uint64_t total = (uint64_t)c * rounds, done = 0;
+	uint32_t list[BATCH_MAX];
+	struct timespec start, end;
+	double secs;
+	int n;
+
+	TEST_ASSERT(c >= 2, "bench: needs at least 2 L2s");
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (done < total) {
+		n = total - done < BATCH_MAX ? total - done : BATCH_MAX;
+		for (int i = 0; i < n; i++)
+			list[i] = (done + i) % c;
+		run_batch(t, 0, list, n, NULL);
+		done += n;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	secs = (end.tv_sec - start.tv_sec) + (end.tv_nsec - start.tv_nsec) / 1e9;
+	pr_info("bench: %lu switches over %d L2s in %.3f s: %.0f switches/s\n",
+		total, c, secs, total / secs);
+	test_destroy(t);
+}
+
+#define MSRPM_SLOT	2
+#define MSRPM_SLOT_GPA	0x20000000ULL
+#define MSRPM_SLOT_GPA2	0x20100000ULL
+
+static uint8_t *msrpm_slot_add(struct test *t, uint64_t gpa, uint32_t flags,
+			       bool intercept)
+{
+	uint8_t *hva;
+
+	vm_userspace_mem_region_add(t->vm, VM_MEM_SRC_ANONYMOUS, gpa,
+				    MSRPM_SLOT, MSRPM_PAGES, flags);
+	hva = addr_gpa2hva(t->vm, gpa);
+	memset(hva, intercept ? 0xff : 0, MSRPM_PAGES * PAGE_SIZE);
+	return hva;
+}
+
+/*
+ * L2 0's MSRPM lives in a memslot of its own, which is deleted, re-added
+ * with other contents, moved and made read-only while its context caches a
+ * mapping of it.  VMRUN must fail, as in stock KVM, while the MSRPM has no
+ * memslot, and must follow the current contents otherwise.
+ */
+static void test_memslot(void)
+{
+	struct test *t = test_create(2, 2);
+	const uint32_t l0 = 0, l1 = 1;
+	struct vmcb *vmcb = addr_gva2hva(t->vm, t->l2s[0].vmcb);
+	uint64_t two = 2, zero = 0;
+	int i;
+
+	msrpm_slot_add(t, MSRPM_SLOT_GPA, 0, true);
+	vmcb->control.msrpm_base_pa = MSRPM_SLOT_GPA;
+	for (i = 0; i < rounds; i++) {
+		run_batch(t, 0, &l0, 1, &two);
+		run_batch(t, 0, &l1, 1, NULL);
+		run_batch(t, 0, &l0, 1, &two);
+
+		/* No memslot: the merge cannot read the MSRPM. */
+		vm_mem_region_delete(t->vm, MSRPM_SLOT);
+		__run_batch(t, 0, &l0, 1, NULL, (uint32_t)SVM_EXIT_ERR);
+		run_batch(t, 0, &l1, 1, NULL);
+		__run_batch(t, 0, &l0, 1, NULL, (uint32_t)SVM_EXIT_ERR);
+
+		/* A new memslot at the same GPA, new contents. */
+		msrpm_slot_add(t, MSRPM_SLOT_GPA, 0, false);
+		run_batch(t, 0, &l0, 1, &zero);
+
+		/* Moved, contents kept: the old GPA is gone. */
+		memset(addr_gpa2hva(t->vm, MSRPM_SLOT_GPA), 0xff,
+		       MSRPM_PAGES * PAGE_SIZE);
+		vm_mem_region_move(t->vm, MSRPM_SLOT, MSRPM_SLOT_GPA2);
+		__run_batch(t, 0, &l0, 1, NULL, (uint32_t)SVM_EXIT_ERR);
+		vmcb->control.msrpm_base_pa = MSRPM_SLOT_GPA2;
+		run_batch(t, 0, &l0, 1, &two);
+
+		/* Read-only: the cache cannot map it, VMRUN still reads it. */
+		vm_mem_region_delete(t->vm, MSRPM_SLOT);
+		msrpm_slot_add(t, MSRPM_SLOT_GPA, KVM_MEM_READONLY, true);
+		vmcb->control.msrpm_base_pa = MSRPM_SLOT_GPA;
+		run_batch(t, 0, &l1, 1, NULL);
+		run_batch(t, 0, &l0, 1, &two);
+		memset(addr_gpa2hva(t->vm, MSRPM_SLOT_GPA), 0,
+		       MSRPM_PAGES * PAGE_SIZE);
+		run_batch(t, 1, &l0, 1, &zero);
+
+		vm_mem_region_delete(t->vm, MSRPM_SLOT);
+		msrpm_slot_add(t, MSRPM_SLOT_GPA, 0, true);
+	}
+	check_stats(t, "memslot");
+	test_destroy(t);
+}
+
+static void help(const char *name)
+{
+	printf("usage: %s [-v vcpus] [-c L2s per vcpu] [-s rounds] [-n many]\n"
+	       "          [-m sched|migrate|shared|many|msrpm|memslot|all|bench]\n"
+	       "  -c 0 (default) runs sched below, at and above capacity\n",
+	       name);
+	exit(KSFT_SKIP);
+}
+
+int main(int argc, char *argv[])
+{
+	const char *mode = "all";
+	bool all;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "v:c:s:n:m:h")) != -1) {
+		switch (opt) {
+		case 'v':
+			nr_vcpus = atoi_positive("vCPUs", optarg);
+			break;
+		case 'c':
+			per_vcpu = atoi_non_negative("L2s per vCPU", optarg);
+			break;
+		case 's':
+			rounds = atoi_positive("Rounds", optarg);
+			break;
+		case 'n':
+			many = atoi_positive("vmcb12s", optarg);
+			break;
+		case 'm':
+			mode = optarg;
+			break;
+		default:
+			help(argv[0]);
+		}
+	}
+	TEST_ASSERT(nr_vcpus >= 2 && nr_vcpus <= MAX_VCPUS,
+		    "-v must be 2..%d", MAX_VCPUS);
+	TEST_ASSERT(per_vcpu <= MAX_L2_PER_VCPU || !strcmp(mode, "bench"),
+		    "-c must be 0..%d", MAX_L2_PER_VCPU);
+	TEST_ASSERT(per_vcpu <= MAX_L2, "-c must be 0..%d", MAX_L2);
+	TEST_ASSERT(many <= MAX_L2, "-n must be 1..%d", MAX_L2);
+
+	TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_SVM));
+
+	pr_info("nested_context_ratio %d, %d L1 vCPUs\n", nested_ctx_ratio(),
+		nr_vcpus);
+
+	all = !strcmp(mode, "all");
+	if (all || !strcmp(mode, "sched"))
+		test_sched();
+	if (all || !strcmp(mode, "migrate"))
+		test_migrate();
+	if (all || !strcmp(mode, "shared"))
+		test_shared();
+	if (all || !strcmp(mode, "many"))
+		test_many();
+	if (all || !strcmp(mode, "msrpm"))
+		test_msrpm();
+	if (all || !strcmp(mode, "memslot"))
+		test_memslot();
+	if (!strcmp(mode, "bench"))
+		test_bench();
+	if (!all && strcmp(mode, "sched") && strcmp(mode, "migrate") &&
+	    strcmp(mode, "shared") && strcmp(mode, "many") &&
+	    strcmp(mode, "msrpm") && strcmp(mode, "memslot") &&
+	    strcmp(mode, "bench"))
+		help(argv[0]);
+
+	return 0;
+}
