@@ -1,0 +1,45 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs inside the QEMU test VM (see scripts/bench/svm-switch.sh): for the
+# stock and then our modules, run the switch workload of svm_l2_switch_test
+# (-m bench: one L1 vCPU VMRUNs C L2s in turn) for S1 and for S2 rounds,
+# counting calls with kprobes; the difference cancels the VM setup.
+# Prints one "BENCH" line per module set.
+d=/kvm/bench
+T=/sys/kernel/tracing
+FUNCS="kvm_vcpu_map hva_to_pfn kvm_vcpu_read_guest"
+
+load() {
+	rmmod kvm_amd 2>/dev/null
+	rmmod kvm 2>/dev/null
+	insmod "$d/$1/kvm.ko" $2 || return 1
+	insmod "$d/$1/kvm-amd.ko" nested=1
+}
+
+# run ROUNDS: prints "switches/s hits..." for one run of the workload
+run() {
+	echo >$T/kprobe_events
+	for f in $FUNCS; do echo "p:svmb/$f $f" >>$T/kprobe_events; done
+	echo 1 >$T/events/svmb/enable
+	rate=$($d/svm_l2_switch_test -m bench -c "$C" -s "$1" 2>&1 |
+	       sed -n 's/.* \([0-9]*\) switches\/s$/\1/p')
+	echo 0 >$T/events/svmb/enable
+	hits=
+	for f in $FUNCS; do
+		h=$(awk -v f="$f" '$1 == f || $1 == "svmb/" f { print $2; exit }' $T/kprobe_profile)
+		hits="$hits ${h:-0}"
+	done
+	echo >$T/kprobe_events
+	echo "${rate:-0}$hits"
+}
+
+for set in stock ours; do
+	load $set "$([ $set = ours ] && echo nested_context_ratio=$RATIO)" ||
+		{ echo "BENCH $set: modules failed to load"; continue; }
+	a=$(run "$S1")
+	b=$(run "$S2")
+	n=$(((S2 - S1) * C))
+	echo "BENCH $set ${b%% *} $n $(echo "$a $b" |
+		awk '{ h = NF / 2; for (i = 2; i <= h; i++) printf "%d ", $(i + h) - $i }')"
+done
