@@ -25,24 +25,29 @@ BEGIN {
 	while ((getline l < res) > 0) {
 		split(l, f, " ")
 		name = l; sub(/^[^ ]+ [^ ]+ /, "", name)
-		got[name] = f[1]; secs[name] = f[2]
+		# A test may stand in the list more than once (e.g. before and
+		# after a module reload): match the n-th result to the n-th run.
+		k = name SUBSEP (++cnt[name])
+		got[k] = f[1]; secs[k] = f[2]
 	}
 }
-/^#/ || /^[[:space:]]*$/ || /^!reload/ { next }
+/^#/ || /^[[:space:]]*$/ { next }
+/^!reload/ { ctx = $0; sub(/^!reload[[:space:]]*/, "", ctx); ctx = " [" ctx "]"; next }
 {
 	name = $0
+	k = name SUBSEP (++occ[name])
 	if (v[$1] == "HANG") {
-		printf "SKIP - %s # expected hang, not run: %s\n", name, why[$1]; s++; next
+		printf "SKIP - %s%s # expected hang, not run: %s\n", name, ctx, why[$1]; s++; next
 	}
-	if (!(name in got)) {
-		printf "FAIL - %s # no result (the VM died or timed out before it)\n", name; nf++; next
+	if (!(k in got)) {
+		printf "FAIL - %s%s # no result (the VM died or timed out before it)\n", name, ctx; nf++; next
 	}
-	r = got[name]
-	if (r == "PASS") { printf "PASS %s %s\n", secs[name], name; p++ }
-	else if (r == "SKIP") { printf "SKIP %s %s\n", secs[name], name; s++ }
+	r = got[k]
+	if (r == "PASS") { printf "PASS %s %s%s\n", secs[k], name, ctx; p++ }
+	else if (r == "SKIP") { printf "SKIP %s %s%s\n", secs[k], name, ctx; s++ }
 	else if (v[$1] == "FAIL") {
-		printf "XFAIL %s %s # %s, as with stock: %s\n", secs[name], name, r, why[$1]; s++
-	} else { printf "%s %s %s\n", r, secs[name], name; nf++ }
+		printf "XFAIL %s %s%s # %s, as with stock: %s\n", secs[k], name, ctx, r, why[$1]; s++
+	} else { printf "%s %s %s%s\n", r, secs[k], name, ctx; nf++ }
 }
 END { printf "totals %d %d %d\n", p, nf, s }
 ' "$list"

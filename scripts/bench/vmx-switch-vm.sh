@@ -1,0 +1,73 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs inside the Bochs test VM (see scripts/bench/vmx-switch.sh): for the
+# stock and then our modules, run the L2-switch workload of
+# vmx_l2_switch_test and count, with kprobes, the calls per switch of the
+# functions that map guest pages.  Prints one "BENCH" line per module set
+# and workload.
+d=/kvm/bench
+T=/sys/kernel/tracing
+SCHED_ARGS="-p -m sched -c 8 -s ${SCHED_SWITCHES:-1000}"
+MIGRATE_ARGS="-p -m migrate -c 8 -s ${MIGRATE_SWITCHES:-400}"
+PROBES="kvm_vcpu_map __kvm_vcpu_map hva_to_pfn kvm_gpc_refresh"
+
+log() { echo "bench: $*" >/dev/console; }
+
+uptime_cs() { read -r up _ </proc/uptime; echo "${up%.*}${up#*.}"; }
+
+load() {
+	rmmod kvm_intel 2>/dev/null
+	rmmod kvm 2>/dev/null
+	insmod "$d/$1/kvm.ko" || return 1
+	insmod "$d/$1/kvm-intel.ko" nested=1
+}
+
+probes_on() {
+	echo 0 >$T/events/kprobes/enable 2>/dev/null
+	echo >$T/kprobe_events
+	# A function that does not exist (e.g. __kvm_vcpu_map in 6.12) is
+	# refused and reported as n/a.
+	for p in $PROBES; do
+		echo "p:b_$p $p" >>$T/kprobe_events 2>/dev/null
+	done
+	echo 1 >$T/events/kprobes/enable
+}
+
+hits() {
+	awk -v p="b_$1" '$1 == p { print $2 }' $T/kprobe_profile
+}
+
+run() {	# set name args switches
+	log "$1 $2: probes"
+	probes_on
+	log "$1 $2: vmx_l2_switch_test $3"
+	t0=$(uptime_cs)
+	# The stock modules fail the stats assertion after the switches.
+	timeout -s KILL 300 $d/vmx_l2_switch_test $3 >/tmp/bench.out 2>&1
+	t1=$(uptime_cs)
+	cs=$((t1 - t0))
+	[ $cs -gt 0 ] || cs=1
+	line="BENCH $1 $2 switches=$4 seconds=$((cs / 100)).$(printf %02d $((cs % 100)))"
+	line="$line switches_per_s=$((100 * $4 / cs))"
+	for p in $PROBES; do
+		h=$(hits $p)
+		[ -n "$h" ] || { line="$line $p=n/a"; continue; }
+		line="$line $p=$h per_switch_x1000_$p=$((1000 * h / $4))"
+	done
+	echo "$line"
+	log "$line"
+	echo 0 >$T/events/kprobes/enable
+	echo >$T/kprobe_events
+}
+
+for set in stock ours; do
+	log "loading $set"
+	load $set || { echo "BENCH $set: modules failed to load"; continue; }
+	# Two L1 vCPUs do SCHED_SWITCHES switches each; migrate counts moves.
+	run $set sched "$SCHED_ARGS" $((2 * ${SCHED_SWITCHES:-1000}))
+	run $set migrate "$MIGRATE_ARGS" ${MIGRATE_SWITCHES:-400}
+done
+load ours
+# Let the console drain before the VM powers off.
+sleep 3
