@@ -41,6 +41,7 @@ typedef unsigned int gfp_t;
 #define min_t(t, a, b)	((t)(a) < (t)(b) ? (t)(a) : (t)(b))
 #define max_t(t, a, b)	((t)(a) > (t)(b) ? (t)(a) : (t)(b))
 #define EXPORT_SYMBOL_GPL(sym)
+#define __maybe_unused	__attribute__((__unused__))
 #define MODULE_PARM_DESC(name, desc)
 
 /* --- module parameters ---------------------------------------------- */
@@ -59,7 +60,8 @@ struct kernel_param {
 
 /* The harness reaches the parameter as shim_param_<name>. */
 #define module_param_cb(_name, _ops, _arg, _perm)			\
-	const struct kernel_param shim_param_##_name =			\
+	static const struct kernel_param shim_param_##_name		\
+		__maybe_unused =					\
 		{ .name = #_name, .ops = (_ops), .arg = (_arg) }
 
 static inline int param_set_uint_minmax(const char *val,
