@@ -10,6 +10,10 @@
 #   qemu    tests/qemu.list with our kvm-amd under QEMU TCG (nested SVM)
 #   bochs   tests/bochs.list with our kvm-intel under Bochs (nested VMX)
 #
+# After each emulator list, tests/<backend>-stock.list runs our new tests
+# with Debian's stock modules, where each must fail: a test that passes
+# without the cache does not test it.
+#
 # CHECK_TIERS selects tiers (default: all).  The two emulator tiers run in
 # parallel: each emulator uses one core.
 set -uo pipefail
@@ -98,6 +102,8 @@ vm_tier() { # backend list
 	fi
 	"$here/vm/run.sh" --backend "$be" --list "$list" >"$logdir/$be.log" 2>&1
 	"$here/vm/verdict.sh" "$be" "$list" "$O/vm/$be-ours/results" >"$logdir/$be.verdict"
+	"$here/vm/run.sh" --backend "$be" --mods stock --list "tests/$be-stock.list" \
+		>>"$logdir/$be.log" 2>&1
 }
 pids=()
 if want qemu; then
@@ -126,6 +132,16 @@ for be in qemu bochs; do
 		record "$v" "$be: ${rest%% # *} $secs${rest#"${rest%% # *}"}"
 	done <"$logdir/$be.verdict"
 	grep -q "^totals" "$logdir/$be.verdict" || record FAIL "$be: no verdict (see $logdir/$be.log)"
+	# With stock modules, every one of our tests must fail.
+	stock=$O/vm/$be-stock/results
+	while read -r t; do
+		r=$(grep -F " $t" "$stock" 2>/dev/null | grep -m1 -E "^[A-Z]+ [0-9.]+ $t\$" | cut -d' ' -f1)
+		case $r in
+		FAIL) record PASS "$be-stock: $t fails with stock modules, as it must" ;;
+		'') record FAIL "$be-stock: $t: no result with stock modules (see $logdir/$be.log)" ;;
+		*) record FAIL "$be-stock: $t: $r with stock modules: it does not test the cache" ;;
+		esac
+	done < <(grep -v -e '^#' -e '^$' "tests/$be-stock.list")
 done
 
 echo
