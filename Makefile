@@ -35,7 +35,16 @@ export REPO O CACHE KSRC KDIR KIMAGE KMODDIR KABI TREE KVMTREE HDR KSFT JOBS
 all: modules selftests
 
 help:
-	@sed -n 's/^## //p' README.md
+	@echo "make               modules (build/kvm/arch/x86/kvm/*.ko) and static selftests"
+	@echo "make run           the L2-switch workload in QEMU and Bochs, with the VM stats"
+	@echo "make check         every tier; ends with 'N passed, N failed, N skipped'"
+	@echo "make unit|lint     one tier"
+	@echo "make patchset      the series as git format-patch files in build/patchset"
+	@echo "make bench-table   userspace benchmark of nested.c"
+	@echo "make bench-nested  stock vs ours L2-switch benchmark in QEMU and Bochs"
+	@echo "make fuzz          long fuzzer run"
+	@echo "make install|load  on a host running $(KABI)"
+	@echo "See README.md."
 
 # --- the kernel base -------------------------------------------------------
 
