@@ -7,6 +7,7 @@
 #define SELFTEST_KVM_NESTED_CONTEXT_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kvm_util.h"
@@ -60,6 +61,135 @@ static inline int nested_ctx_ratio(void)
 		ratio = -1;
 	fclose(f);
 	return ratio;
+}
+
+/*
+ * A model of the nested context table (arch/x86/kvm/nested.c) for tests
+ * that drive a known sequence of control-block loads, one vCPU at a time:
+ * contexts keyed by GPA, each attached to at most one vCPU, detached ones
+ * recycled least recently detached first, at most @cap of them, never
+ * freed before the VM.  A load of a GPA attached to another vCPU, or at
+ * capacity with every context attached, falls back to the vCPU's private
+ * context and changes no stat.
+ */
+#define NESTED_CTX_MODEL_VCPUS	8
+
+struct nested_ctx_model {
+	unsigned int cap, nr;
+	uint64_t *gpa;
+	int *owner;		/* vCPU index, -1 when detached */
+	uint64_t *detached_at;
+	uint64_t seq;
+	uint64_t cur[NESTED_CTX_MODEL_VCPUS];	/* the vCPU's GPA, or -1 */
+	int held[NESTED_CTX_MODEL_VCPUS];	/* its context, or -1 */
+	uint64_t loads, reuse, recycle;
+	uint64_t peak;		/* highest nested_context_count seen */
+};
+
+static inline void nested_ctx_model_init(struct nested_ctx_model *m,
+					 unsigned int cap)
+{
+	int v;
+
+	memset(m, 0, sizeof(*m));
+	m->cap = cap;
+	m->gpa = calloc(cap + 1, sizeof(*m->gpa));
+	m->owner = calloc(cap + 1, sizeof(*m->owner));
+	m->detached_at = calloc(cap + 1, sizeof(*m->detached_at));
+	TEST_ASSERT(m->gpa && m->owner && m->detached_at, "calloc");
+	for (v = 0; v < NESTED_CTX_MODEL_VCPUS; v++) {
+		m->cur[v] = -1ull;
+		m->held[v] = -1;
+	}
+}
+
+static inline void nested_ctx_model_free(struct nested_ctx_model *m)
+{
+	free(m->gpa);
+	free(m->owner);
+	free(m->detached_at);
+}
+
+/* The vCPU stops using its control block (VMCLEAR, VMXOFF, EFER.SVME=0). */
+static inline void nested_ctx_model_put(struct nested_ctx_model *m, int v)
+{
+	if (m->held[v] >= 0) {
+		m->owner[m->held[v]] = -1;
+		m->detached_at[m->held[v]] = ++m->seq;
+	}
+	m->held[v] = -1;
+	m->cur[v] = -1ull;
+}
+
+/* The vCPU switches to the control block at @gpa (VMPTRLD, VMRUN). */
+static inline void nested_ctx_model_load(struct nested_ctx_model *m, int v,
+					 uint64_t gpa)
+{
+	int i, lru = -1;
+
+	if (m->cur[v] == gpa)
+		return;
+	nested_ctx_model_put(m, v);
+	m->cur[v] = gpa;
+	if (!m->cap)
+		return;
+	m->loads++;
+	for (i = 0; i < (int)m->nr; i++) {
+		if (m->gpa[i] != gpa)
+			continue;
+		if (m->owner[i] >= 0)
+			return;		/* attached elsewhere: private */
+		m->owner[i] = v;
+		m->held[v] = i;
+		m->reuse++;
+		return;
+	}
+	if (m->nr < m->cap) {
+		i = m->nr++;
+	} else {
+		for (i = 0; i < (int)m->nr; i++)
+			if (m->owner[i] < 0 &&
+			    (lru < 0 || m->detached_at[i] < m->detached_at[lru]))
+				lru = i;
+		if (lru < 0)
+			return;		/* every context attached */
+		i = lru;
+		m->recycle++;
+	}
+	m->gpa[i] = gpa;
+	m->owner[i] = v;
+	m->held[v] = i;
+}
+
+/*
+ * Check the capacity bound through the nested_context_count gauge and,
+ * when @exact, the stats against the model.  Returns the gauge.
+ */
+static inline uint64_t nested_ctx_model_check(struct kvm_vm *vm,
+					      struct nested_ctx_model *m,
+					      bool exact, const char *what)
+{
+	uint64_t count = vm_nested_ctx_stat(vm, "nested_context_count");
+	uint64_t reuse = vm_nested_ctx_stat(vm, "nested_context_reuse");
+	uint64_t recycle = vm_nested_ctx_stat(vm, "nested_context_recycle");
+
+	if (count > m->peak)
+		m->peak = count;
+	TEST_ASSERT(count <= m->cap,
+		    "%s: nested_context_count %lu above capacity %u",
+		    what, count, m->cap);
+	if (!m->cap)
+		TEST_ASSERT(!count && !reuse && !recycle,
+			    "%s: cache off, but count %lu reuse %lu recycle %lu",
+			    what, count, reuse, recycle);
+	if (exact) {
+		TEST_ASSERT(count == m->nr && reuse == m->reuse &&
+			    recycle == m->recycle,
+			    "%s: count/reuse/recycle %lu/%lu/%lu, model %u/%lu/%lu",
+			    what, count, reuse, recycle, m->nr, m->reuse,
+			    m->recycle);
+	}
+	return count;
 }
 
 #endif /* SELFTEST_KVM_NESTED_CONTEXT_H */

@@ -1,0 +1,899 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * nested_context_hostile_test
+ *
+ * A hostile L1 against the per-VM nested context cache, on nested VMX or
+ * nested SVM (whichever the CPU has).  L1 is a small interpreter: the host
+ * writes a batch of (L2, flags) entries to a vCPU's mailbox and L1 carries
+ * them out - VMCLEAR (SVM: EFER.SVME off and on), VMPTRLD, VMLAUNCH or
+ * VMRESUME (SVM: VMRUN) - and records what every exit left.  Every L2
+ * counts its entries in an 8-byte slot its RSP points at, and exits with
+ * VMCALL/VMMCALL; the host checks the exit, the count and the RSP of every
+ * run.  The host runs one vCPU at a time, replays the loads on a model of
+ * the cache and checks nested_context_count (never above the capacity,
+ * nested_context_ratio x vCPUs) and the reuse/recycle stats after every
+ * batch.
+ *
+ * Modes (-m):
+ *   storm        >= -n operations (VMCLEAR, VMPTRLD, VMLAUNCH/VMRESUME;
+ *                SVM: EFER.SVME toggles, VMLOAD, VMRUN, VMSAVE, all on
+ *                the vmcb12) over thousands of GPAs (-g) in random order
+ *                with VMCLEAR mixed in; memory growth is bounded;
+ *   shared       one control block run on two vCPUs alternately;
+ *   xclear       VMCLEAR on vCPU B of a vmcs12 current on, or cached for,
+ *                vCPU A; SVM: B VMRUNs the vmcb12 A just ran;
+ *   oddpages     the MSR bitmap / MSRPM outside every memslot, and in a
+ *                memslot deleted, re-added and moved while cached;
+ *   teardown     VMs destroyed with contexts attached and on the LRU (-t);
+ *   saverestore  nested state saved with a vCPU in L2 and one between L2s,
+ *                restored into a fresh VM, where the L2s go on;
+ *   all          all of them (default).
+ *
+ * A KVM without the cache has no nested_context_* stats: the test fails.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "test_util.h"
+#include "kvm_util.h"
+#include "processor.h"
+#include "vmx.h"
+#include "svm_util.h"
+#include "nested_context.h"
+
+#define NR_VCPUS	2
+#define BATCH		256
+#define MAX_L2		8192
+
+#define TEST_SLOT	1
+#define TEST_GPA	0x10000000ULL
+#define ODD_SLOT	2
+#define ODD_GPA		0x40000000ULL
+#define ODD_GPA2	0x40100000ULL
+#define NO_SLOT_GPA	0x7ff00000ULL	/* in no memslot */
+#define L2_IO_PORT	0x99
+
+/* Entry flags. */
+#define F_CLEAR		BIT(0)	/* VMCLEAR (SVM: EFER.SVME off, on) first */
+#define F_CLEAR_ONLY	BIT(1)	/* ... and nothing else */
+#define F_SETUP		BIT(2)	/* (re)write the control block */
+#define F_LAUNCH	BIT(3)	/* VMLAUNCH, not VMRESUME */
+#define F_NOLOAD	BIT(4)	/* no VMPTRLD: run the current VMCS */
+#define F_MSRBM		BIT(5)	/* rewrite the MSR bitmap/MSRPM address */
+#define F_RIP		BIT(6)	/* restart the L2 at l2_desc.rip */
+
+#define EXIT_VMFAIL	BIT_ULL(62)	/* VMX: VMfail, | VM-instruction error */
+#define VMXERR_VMRESUME_NONLAUNCHED	5
+
+enum { OP_INIT = 1, OP_RUN, OP_DONE };
+
+struct l2_desc {
+	uint64_t gva, gpa;	/* the vmcs12 or vmcb12 */
+	uint64_t slot;		/* GVA: the L2's RSP, its entry count */
+	uint64_t rip;
+	uint64_t msr_gpa;	/* MSR bitmap or MSRPM, 0 for none */
+};
+
+struct entry {
+	uint32_t id, flags;
+};
+
+struct result {
+	uint64_t exit, count, rsp, msr_exits, vmptr, clear_rc;
+};
+
+struct mailbox {
+	uint32_t op, n;
+	struct entry e[BATCH];
+	struct result r[BATCH];
+};
+
+static bool is_vmx;
+
+/*
+ * The L2s: count the entry in the slot RSP points at, (read an MSR |
+ * exit to the host with an OUT), exit to L1, and again.
+ */
+static void __attribute__((naked)) l2_vmx_plain(void)
+{
+	asm volatile("1: incq (%rsp); vmcall; jmp 1b");
+}
+
+static void __attribute__((naked)) l2_vmx_msr(void)
+{
+	asm volatile("1: mov $0x174, %ecx; rdmsr; incq (%rsp); vmcall; jmp 1b");
+}
+
+static void __attribute__((naked)) l2_vmx_io(void)
+{
+	asm volatile("1: incq (%rsp); outb %al, $" __stringify(L2_IO_PORT) "; vmcall; jmp 1b");
+}
+
+static void __attribute__((naked)) l2_svm_plain(void)
+{
+	asm volatile("1: incq (%rsp); vmmcall; jmp 1b");
+}
+
+static void __attribute__((naked)) l2_svm_msr(void)
+{
+	asm volatile("1: mov $0x174, %ecx; rdmsr; incq (%rsp); vmmcall; jmp 1b");
+}
+
+static void __attribute__((naked)) l2_svm_io(void)
+{
+	asm volatile("1: incq (%rsp); outb %al, $" __stringify(L2_IO_PORT) "; vmmcall; jmp 1b");
+}
+
+enum { L2_PLAIN, L2_MSR, L2_IO };
+
+static uint64_t l2_code(int kind)
+{
+	static void (* const code[2][3])(void) = {
+		{ l2_svm_plain, l2_svm_msr, l2_svm_io },
+		{ l2_vmx_plain, l2_vmx_msr, l2_vmx_io },
+	};
+
+	return (uint64_t)code[is_vmx][kind];
+}
+
+static void vmx_setup_l2(struct vmx_pages *vmx, struct l2_desc *l2)
+{
+	prepare_vmcs(vmx, (void *)l2->rip, (void *)l2->slot);
+	vmwrite(GUEST_RSP, l2->slot);
+	if (l2->msr_gpa) {
+		vmwrite(CPU_BASED_VM_EXEC_CONTROL,
+			vmreadz(CPU_BASED_VM_EXEC_CONTROL) | CPU_BASED_USE_MSR_BITMAPS);
+		vmwrite(MSR_BITMAP, l2->msr_gpa);
+	}
+}
+
+static void vmx_run_entry(struct vmx_pages *vmx, struct l2_desc *l2,
+			  uint32_t f, struct result *r)
+{
+	uint64_t reason;
+
+	if (f & F_SETUP)
+		*(uint32_t *)l2->gva = vmcs_revision();
+	if (f & F_CLEAR)
+		r->clear_rc = vmclear(l2->gpa);
+	if (f & F_CLEAR_ONLY)
+		return;
+	if (!(f & F_NOLOAD))
+		GUEST_ASSERT(!vmptrld(l2->gpa));
+	r->vmptr = vmptrstz();
+	if (f & F_SETUP)
+		vmx_setup_l2(vmx, l2);
+	if (f & F_MSRBM)
+		vmwrite(MSR_BITMAP, l2->msr_gpa);
+	if (f & F_RIP)
+		vmwrite(GUEST_RIP, l2->rip);
+
+	for (;;) {
+		if ((f & F_LAUNCH) ? vmlaunch() : vmresume()) {
+			r->exit = EXIT_VMFAIL | vmreadz(VM_INSTRUCTION_ERROR);
+			return;
+		}
+		f &= ~F_LAUNCH;
+		reason = vmreadz(VM_EXIT_REASON);
+		if (reason != EXIT_REASON_MSR_READ || r->msr_exits >= 2)
+			break;
+		r->msr_exits++;
+		vmwrite(GUEST_RIP, vmreadz(GUEST_RIP) + 2);
+	}
+	r->exit = reason;
+	r->count = *(uint64_t *)l2->slot;
+	r->rsp = vmreadz(GUEST_RSP);
+	if (reason == EXIT_REASON_VMCALL)
+		vmwrite(GUEST_RIP, vmreadz(GUEST_RIP) + 3);
+}
+
+static void svm_vmrun(uint64_t gpa)
+{
+	asm volatile("vmload %%rax; vmrun %%rax; vmsave %%rax"
+		     : : "a"(gpa)
+		     : "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
+		       "r11", "r12", "r13", "r14", "r15", "memory", "cc");
+}
+
+static void svm_run_entry(uint64_t hsave_gpa, uint64_t id, struct l2_desc *l2,
+			  uint32_t f, struct result *r)
+{
+	struct vmcb *vmcb = (struct vmcb *)l2->gva;
+
+	if (f & F_CLEAR) {
+		wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~EFER_SVME);
+		wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
+		wrmsr(MSR_VM_HSAVE_PA, hsave_gpa);
+	}
+	if (f & F_CLEAR_ONLY)
+		return;
+	if (f & F_SETUP) {
+		struct svm_test_data svm = {
+			.vmcb = vmcb, .vmcb_gpa = l2->gpa,
+			.save_area_gpa = hsave_gpa, .msr_gpa = l2->msr_gpa,
+		};
+
+		generic_svm_setup(&svm, (void *)l2->rip, (void *)l2->slot);
+		vmcb->control.asid = 1 + id % 8;
+		if (l2->msr_gpa)
+			vmcb->control.intercept |= BIT_ULL(INTERCEPT_MSR_PROT);
+	}
+	if (f & F_MSRBM)
+		vmcb->control.msrpm_base_pa = l2->msr_gpa;
+	if (f & F_RIP)
+		vmcb->save.rip = l2->rip;
+
+	for (;;) {
+		svm_vmrun(l2->gpa);
+		if (vmcb->control.exit_code != SVM_EXIT_MSR || r->msr_exits >= 2)
+			break;
+		r->msr_exits++;
+		vmcb->save.rip += 2;
+	}
+	r->exit = vmcb->control.exit_code;
+	r->count = *(uint64_t *)l2->slot;
+	r->rsp = vmcb->save.rsp;
+	if (r->exit == SVM_EXIT_VMMCALL)
+		vmcb->save.rip += 3;
+}
+
+/* @arg: the vmx_pages GVA on VMX, the host save area GPA on SVM. */
+static void l1_guest_code(struct mailbox *mb, struct l2_desc *l2s, uint64_t arg)
+{
+	uint32_t i;
+
+	for (;;) {
+		GUEST_SYNC(0);
+		switch (mb->op) {
+		case OP_INIT:
+			if (is_vmx) {
+				GUEST_ASSERT(prepare_for_vmx_operation((void *)arg));
+			} else {
+				wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
+				wrmsr(MSR_VM_HSAVE_PA, arg);
+			}
+			break;
+		case OP_RUN:
+			for (i = 0; i < mb->n; i++) {
+				struct entry *e = &mb->e[i];
+
+				if (is_vmx)
+					vmx_run_entry((void *)arg, &l2s[e->id],
+						      e->flags, &mb->r[i]);
+				else
+					svm_run_entry(arg, e->id, &l2s[e->id],
+						      e->flags, &mb->r[i]);
+			}
+			break;
+		case OP_DONE:
+			if (is_vmx)
+				vmxoff();
+			GUEST_DONE();
+		}
+	}
+}
+
+struct test {
+	struct kvm_vm *vm;
+	struct kvm_vcpu *vcpus[NR_VCPUS];
+	struct mailbox *mb[NR_VCPUS];
+	struct l2_desc *l2s;
+	int nr_l2;
+	uint64_t runs[MAX_L2];		/* expected entry count of each L2 */
+	bool setup[MAX_L2], launched[MAX_L2];
+	uint64_t msr_zero_gpa;		/* an MSR bitmap/MSRPM intercepting nothing */
+	struct nested_ctx_model m;
+	uint64_t ops;			/* VMX/SVM instructions on control blocks */
+	int in_l2;			/* vCPU stopped at the L2's OUT, or -1 */
+};
+
+static int ratio;
+
+/* Run @v until L1 syncs (true) or an L2 exits to the host on its OUT. */
+static bool run_vcpu(struct test *t, int v)
+{
+	struct kvm_vcpu *vcpu = t->vcpus[v];
+	struct ucall uc;
+
+	vcpu_run(vcpu);
+	TEST_ASSERT_KVM_EXIT_REASON(vcpu, KVM_EXIT_IO);
+	if (vcpu->run->io.port == L2_IO_PORT) {
+		TEST_ASSERT(vcpu->run->io.direction == KVM_EXIT_IO_OUT, "L2 IO");
+		return false;
+	}
+	switch (get_ucall(vcpu, &uc)) {
+	case UCALL_ABORT:
+		REPORT_GUEST_ASSERT(uc);
+		break;
+	case UCALL_SYNC:
+	case UCALL_DONE:
+		break;
+	default:
+		TEST_FAIL("unexpected ucall %lu", uc.cmd);
+	}
+	return true;
+}
+
+static void do_op(struct test *t, int v, uint32_t op, uint32_t n)
+{
+	t->mb[v]->op = op;
+	t->mb[v]->n = n;
+	memset(t->mb[v]->r, 0, sizeof(t->mb[v]->r));
+	while (!run_vcpu(t, v))
+		;
+}
+
+static struct test *test_create(int nr_l2)
+{
+	struct test *t = calloc(1, sizeof(*t));
+	uint64_t pages = nr_l2 + nr_l2 * sizeof(struct l2_desc) / PAGE_SIZE +
+			 nr_l2 * 8 / PAGE_SIZE + 256;
+	vm_vaddr_t gva, l2s_gva, slots;
+	int i, v;
+
+	TEST_ASSERT(t && nr_l2 <= MAX_L2, "test_create");
+	t->nr_l2 = nr_l2;
+	t->in_l2 = -1;
+	t->vm = __vm_create_with_vcpus(VM_SHAPE_DEFAULT, NR_VCPUS, pages,
+				       l1_guest_code, t->vcpus);
+	vm_userspace_mem_region_add(t->vm, VM_MEM_SRC_ANONYMOUS, TEST_GPA,
+				    TEST_SLOT, pages, 0);
+	t->vm->memslots[MEM_REGION_TEST_DATA] = TEST_SLOT;
+	sync_global_to_guest(t->vm, is_vmx);
+
+	gva = vm_vaddr_alloc(t->vm, 2 * PAGE_SIZE, KVM_UTIL_MIN_VADDR);
+	memset(addr_gva2hva(t->vm, gva), 0, 2 * PAGE_SIZE);
+	t->msr_zero_gpa = addr_gva2gpa(t->vm, gva);
+
+	l2s_gva = vm_vaddr_alloc(t->vm, nr_l2 * sizeof(struct l2_desc),
+				 KVM_UTIL_MIN_VADDR);
+	t->l2s = addr_gva2hva(t->vm, l2s_gva);
+	slots = vm_vaddr_alloc(t->vm, nr_l2 * 8, KVM_UTIL_MIN_VADDR);
+	memset(addr_gva2hva(t->vm, slots), 0, nr_l2 * 8);
+	for (i = 0; i < nr_l2; i++) {
+		struct l2_desc *l2 = &t->l2s[i];
+
+		l2->gva = vm_vaddr_alloc_page(t->vm);
+		l2->gpa = addr_gva2gpa(t->vm, l2->gva);
+		/* Touch it now, so that the memory check sees KVM's growth. */
+		memset(addr_gva2hva(t->vm, l2->gva), 0, PAGE_SIZE);
+		l2->slot = slots + i * 8;
+		l2->rip = l2_code(L2_PLAIN);
+		l2->msr_gpa = 0;
+	}
+
+	for (v = 0; v < NR_VCPUS; v++) {
+		vm_vaddr_t arg;
+
+		if (is_vmx)
+			vcpu_alloc_vmx(t->vm, &arg);
+		else
+			arg = addr_gva2gpa(t->vm, vm_vaddr_alloc_page(t->vm));
+		gva = vm_vaddr_alloc(t->vm, sizeof(struct mailbox),
+				     KVM_UTIL_MIN_VADDR);
+		t->mb[v] = addr_gva2hva(t->vm, gva);
+		vcpu_args_set(t->vcpus[v], 3, gva, l2s_gva, arg);
+		do_op(t, v, 0, 0);	/* up to the first GUEST_SYNC */
+		do_op(t, v, OP_INIT, 0);
+	}
+	nested_ctx_model_init(&t->m, ratio > 0 ? ratio * NR_VCPUS : 0);
+	return t;
+}
+
+static void test_destroy(struct test *t, bool clean)
+{
+	int v;
+
+	if (clean)
+		for (v = 0; v < NR_VCPUS; v++)
+			do_op(t, v, OP_DONE, 0);
+	kvm_vm_free(t->vm);
+	nested_ctx_model_free(&t->m);
+	free(t);
+}
+
+/* What the model and the L2 see of entry @e on @v, before it runs. */
+static void account(struct test *t, int v, struct entry *e)
+{
+	uint64_t gpa = t->l2s[e->id].gpa;
+
+	if (e->flags & F_CLEAR) {
+		t->ops++;
+		if (is_vmx) {
+			if (t->m.cur[v] == gpa)
+				nested_ctx_model_put(&t->m, v);
+			t->launched[e->id] = false;
+		} else {
+			nested_ctx_model_put(&t->m, v);
+		}
+	}
+	if (e->flags & F_CLEAR_ONLY)
+		return;
+	if (!(e->flags & F_NOLOAD))
+		nested_ctx_model_load(&t->m, v, gpa);
+	/* VMX: VMPTRLD, VMLAUNCH/VMRESUME; SVM: VMLOAD, VMRUN, VMSAVE. */
+	if (is_vmx)
+		t->ops += e->flags & F_NOLOAD ? 1 : 2;
+	else
+		t->ops += 3;
+	/* For later entries of the same batch: launched once this ran. */
+	if (is_vmx)
+		t->launched[e->id] = true;
+}
+
+/* Expect a VMCALL/VMMCALL exit with the L2's count and RSP right. */
+static void expect_run(struct test *t, int v, struct entry *e,
+		       struct result *r, uint64_t msr_exits)
+{
+	struct l2_desc *l2 = &t->l2s[e->id];
+	uint64_t want = is_vmx ? EXIT_REASON_VMCALL : SVM_EXIT_VMMCALL;
+
+	t->runs[e->id]++;
+	TEST_ASSERT(r->exit == want,
+		    "vCPU %d, L2 %u (flags %x): exit 0x%lx, want 0x%lx",
+		    v, e->id, e->flags, r->exit, want);
+	TEST_ASSERT(r->count == t->runs[e->id],
+		    "vCPU %d, L2 %u: %lu entries, want %lu: wrong or stale L2 state",
+		    v, e->id, r->count, t->runs[e->id]);
+	TEST_ASSERT(r->rsp == l2->slot, "vCPU %d, L2 %u: RSP 0x%lx, want 0x%lx",
+		    v, e->id, r->rsp, l2->slot);
+	TEST_ASSERT(r->msr_exits == msr_exits,
+		    "vCPU %d, L2 %u: %lu RDMSR exits to L1, want %lu",
+		    v, e->id, r->msr_exits, msr_exits);
+	if (is_vmx && !(e->flags & F_CLEAR_ONLY))
+		TEST_ASSERT(r->vmptr == l2->gpa, "VMPTRST 0x%lx, want 0x%lx",
+			    r->vmptr, l2->gpa);
+	if (e->flags & F_CLEAR)
+		TEST_ASSERT(!r->clear_rc, "VMCLEAR failed");
+}
+
+/* Fill in F_SETUP/F_LAUNCH from what the host knows of the L2. */
+static void fixup(struct test *t, struct entry *e)
+{
+	if (!t->setup[e->id]) {
+		e->flags |= F_SETUP | F_CLEAR;
+		t->setup[e->id] = true;
+	}
+	if (is_vmx && (!t->launched[e->id] || (e->flags & F_CLEAR)))
+		e->flags |= F_LAUNCH;
+}
+
+/* Run @n entries on @v that all must succeed; check them and the cache. */
+static void run_batch(struct test *t, int v, struct entry *list, int n,
+		      bool exact, const char *what)
+{
+	struct mailbox *mb = t->mb[v];
+	int i;
+
+	for (i = 0; i < n; i++) {
+		fixup(t, &list[i]);
+		account(t, v, &list[i]);
+	}
+	memcpy(mb->e, list, n * sizeof(*list));
+	do_op(t, v, OP_RUN, n);
+	for (i = 0; i < n; i++)
+		if (!(list[i].flags & F_CLEAR_ONLY))
+			expect_run(t, v, &list[i], &mb->r[i], 0);
+	nested_ctx_model_check(t->vm, &t->m, exact, what);
+}
+
+static void run_one(struct test *t, int v, uint32_t id, uint32_t flags)
+{
+	struct entry e = { id, flags };
+
+	run_batch(t, v, &e, 1, true, "run_one");
+}
+
+static void run_one_bounded(struct test *t, int v, uint32_t id, uint32_t flags)
+{
+	struct entry e = { id, flags };
+
+	run_batch(t, v, &e, 1, false, "run_one");
+}
+
+/* Run one entry on @v as it is, and return what L1 saw. */
+static struct result run_raw(struct test *t, int v, uint32_t id, uint32_t flags)
+{
+	struct entry e = { id, flags };
+
+	account(t, v, &e);
+	t->mb[v]->e[0] = e;
+	do_op(t, v, OP_RUN, 1);
+	return t->mb[v]->r[0];
+}
+
+static uint64_t meminfo_kb(const char *key)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	uint64_t kb = 0;
+
+	TEST_ASSERT(f, "/proc/meminfo");
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, strlen(key)) && line[strlen(key)] == ':')
+			kb = strtoull(line + strlen(key) + 1, NULL, 10);
+	fclose(f);
+	return kb;
+}
+
+static uint64_t storm_ops = 100000;
+static int storm_l2 = 2048;
+static int teardown_iters = 100;
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
+
+static uint64_t rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+/*
+ * Each vCPU owns the L2s i with i % NR_VCPUS == v, and runs them in random
+ * order; one entry in 8 starts with a VMCLEAR (SVM: EFER.SVME toggle).
+ */
+static void test_storm(void)
+{
+	struct test *t = test_create(storm_l2);
+	uint64_t avail0, slab0, avail1, slab1, bound_kb, grow, sgrow;
+	struct entry list[BATCH];
+	int v = 0, i, per = storm_l2 / NR_VCPUS;
+
+	avail0 = meminfo_kb("MemAvailable");
+	slab0 = meminfo_kb("Slab");
+	while (t->ops < storm_ops) {
+		for (i = 0; i < BATCH; i++) {
+			list[i].id = (rnd() % per) * NR_VCPUS + v;
+			list[i].flags = rnd() % 8 ? 0 : F_CLEAR;
+		}
+		run_batch(t, v, list, BATCH, true, "storm");
+		v = (v + 1) % NR_VCPUS;
+	}
+	avail1 = meminfo_kb("MemAvailable");
+	slab1 = meminfo_kb("Slab");
+	grow = avail0 > avail1 ? avail0 - avail1 : 0;
+	sgrow = slab1 > slab0 ? slab1 - slab0 : 0;
+	/* A context holds a few pages at most; 4 MiB for everything else. */
+	bound_kb = (uint64_t)t->m.cap * 4 * 4 + 4096;
+	pr_info("storm: %lu ops, %lu loads over %d GPAs on %d vCPUs; contexts peak %lu, capacity %u; reuse %lu recycle %lu; MemAvailable -%lu kB, Slab +%lu kB (bound %lu kB)\n",
+		t->ops, t->m.loads, storm_l2, NR_VCPUS, t->m.peak, t->m.cap,
+		t->m.reuse, t->m.recycle, grow, sgrow, bound_kb);
+	TEST_ASSERT(grow <= bound_kb && sgrow <= bound_kb,
+		    "storm: memory grew by %lu kB (Slab %lu kB), bound %lu kB",
+		    grow, sgrow, bound_kb);
+	if (t->m.cap)
+		TEST_ASSERT(t->m.peak == t->m.cap, "storm: never at capacity");
+	test_destroy(t, true);
+}
+
+/*
+ * L2 0 on both vCPUs.  VMX: B loads and sets up the vmcs12 while it is
+ * current on A; each vCPU runs its own copy (KVM caches vmcs12 per vCPU),
+ * the L2's count in memory is shared.  B must not get A's context.
+ */
+static void test_shared(void)
+{
+	struct test *t = test_create(2);
+	int i;
+
+	run_one(t, 0, 0, 0);
+	for (i = 0; i < 16; i++) {
+		run_one(t, 1, 0, i ? 0 : F_SETUP | F_LAUNCH);
+		run_one(t, 0, 0, 0);
+		if (i % 4 == 3) {
+			/*
+			 * Both switch away and back; L2 1 is never current
+			 * on both, so that VMX's copies in memory are valid.
+			 */
+			run_one(t, 0, 1, 0);
+			run_one(t, 0, 0, 0);
+			run_one(t, 1, 1, 0);
+			run_one(t, 1, 0, 0);
+		}
+	}
+	pr_info("shared: %lu ops, %lu loads, reuse %lu, peak %lu / capacity %u\n",
+		t->ops, t->m.loads, t->m.reuse, t->m.peak, t->m.cap);
+	test_destroy(t, true);
+}
+
+/*
+ * VMX: A has X current; B VMCLEARs X; A's VMRESUME of X still works (stock
+ * KVM keeps the vmcs12 per vCPU).  Then with X cached but not current on
+ * A: B's VMCLEAR clears its launch state in memory, so A's VMPTRLD X +
+ * VMRESUME must fail with VMXERR_VMRESUME_NONLAUNCHED - a stale cached
+ * copy would resume - and VMLAUNCH continues the L2.
+ * SVM: B VMRUNs the vmcb12 that A just ran, then A again.
+ */
+static void test_xclear(void)
+{
+	struct test *t = test_create(2);
+	struct result r;
+	int i;
+
+	run_one(t, 0, 0, 0);
+	run_one(t, 0, 1, 0);
+	for (i = 0; i < 8; i++) {
+		if (!is_vmx) {
+			run_one(t, 0, 0, 0);
+			run_one(t, 1, 0, 0);
+			run_one(t, 0, 0, 0);
+			run_one(t, 1, 1, 0);
+			run_one(t, 0, 0, 0);
+			continue;
+		}
+		run_one(t, 0, 0, 0);
+		run_one(t, 1, 0, F_CLEAR | F_CLEAR_ONLY);
+		TEST_ASSERT(!t->mb[1]->r[0].clear_rc, "VMCLEAR on B");
+		t->launched[0] = true;		/* A's copy is launched */
+		run_one(t, 0, 0, F_NOLOAD);
+
+		run_one(t, 0, 1, 0);		/* X cached, not current */
+		run_one(t, 1, 0, F_CLEAR | F_CLEAR_ONLY);
+		r = run_raw(t, 0, 0, 0);
+		TEST_ASSERT(r.exit == (EXIT_VMFAIL | VMXERR_VMRESUME_NONLAUNCHED),
+			    "VMRESUME after a VMCLEAR on another vCPU: 0x%lx", r.exit);
+		nested_ctx_model_check(t->vm, &t->m, true, "xclear fail");
+		run_one(t, 0, 0, F_LAUNCH | F_NOLOAD);
+	}
+	pr_info("xclear: %lu ops, %lu loads, reuse %lu, peak %lu / capacity %u\n",
+		t->ops, t->m.loads, t->m.reuse, t->m.peak, t->m.cap);
+	test_destroy(t, true);
+}
+
+static uint8_t *odd_slot_add(struct test *t, uint64_t gpa, uint8_t fill)
+{
+	uint8_t *hva;
+
+	vm_userspace_mem_region_add(t->vm, VM_MEM_SRC_ANONYMOUS, gpa,
+				    ODD_SLOT, 2, 0);
+	hva = addr_gpa2hva(t->vm, gpa);
+	memset(hva, fill, 2 * PAGE_SIZE);
+	return hva;
+}
+
+/*
+ * Run L2 0 (an RDMSR, then VMCALL) with its MSR bitmap / MSRPM at @gpa and
+ * expect @msr exits to L1 or, when @fail, SVM's VMRUN to fail.  On VMX an
+ * unreadable bitmap makes every RDMSR exit to L1; on SVM VMRUN fails.
+ */
+static void odd_run(struct test *t, uint64_t gpa, uint64_t msr, bool fail,
+		    const char *what)
+{
+	struct l2_desc *l2 = &t->l2s[0];
+	struct entry e = { 0, 0 };
+	struct result r;
+
+	if (l2->msr_gpa != gpa) {
+		l2->msr_gpa = gpa;
+		e.flags |= F_MSRBM;
+	}
+	/* Switch away, as an L1 does, and back. */
+	run_one(t, 0, 1, 0);
+	fixup(t, &e);
+	r = run_raw(t, 0, 0, e.flags);
+	if (fail && !is_vmx) {
+		TEST_ASSERT(r.exit == (uint32_t)SVM_EXIT_ERR,
+			    "%s: exit 0x%lx, want SVM_EXIT_ERR", what, r.exit);
+	} else {
+		expect_run(t, 0, &e, &r, msr);
+	}
+	nested_ctx_model_check(t->vm, &t->m, true, what);
+}
+
+static void test_oddpages(void)
+{
+	struct test *t = test_create(2);
+	int i;
+
+	/* L2 0 reads MSR 0x174 before every VMCALL. */
+	t->l2s[0].rip = l2_code(L2_MSR);
+	t->l2s[0].msr_gpa = t->msr_zero_gpa;
+	run_one(t, 0, 0, 0);
+	run_one(t, 0, 1, 0);
+	for (i = 0; i < 4; i++) {
+		odd_run(t, t->msr_zero_gpa, 0, false, "bitmap in RAM");
+		odd_run(t, NO_SLOT_GPA, 1, true, "bitmap in no memslot");
+		odd_run(t, t->msr_zero_gpa, 0, false, "bitmap back in RAM");
+
+		odd_slot_add(t, ODD_GPA, 0);
+		odd_run(t, ODD_GPA, 0, false, "bitmap in own slot");
+		odd_run(t, ODD_GPA, 0, false, "bitmap in own slot, again");
+		vm_mem_region_delete(t->vm, ODD_SLOT);
+		odd_run(t, ODD_GPA, 1, true, "bitmap slot deleted");
+		odd_slot_add(t, ODD_GPA, 0xff);
+		odd_run(t, ODD_GPA, 1, false, "bitmap slot re-added, all set");
+		memset(addr_gpa2hva(t->vm, ODD_GPA), 0, 2 * PAGE_SIZE);
+		odd_run(t, ODD_GPA, 0, false, "bitmap slot cleared");
+		vm_mem_region_move(t->vm, ODD_SLOT, ODD_GPA2);
+		odd_run(t, ODD_GPA, 1, true, "bitmap slot moved away");
+		memset(addr_gpa2hva(t->vm, ODD_GPA2), 0xff, 2 * PAGE_SIZE);
+		odd_run(t, ODD_GPA2, 1, false, "bitmap at the moved slot");
+		vm_mem_region_delete(t->vm, ODD_SLOT);
+	}
+	pr_info("oddpages: %lu ops, %lu loads, peak %lu / capacity %u\n",
+		t->ops, t->m.loads, t->m.peak, t->m.cap);
+	test_destroy(t, true);
+}
+
+/*
+ * More L2s than capacity, run on both vCPUs; each vCPU is left with one
+ * attached (VMX: current) and the rest on the LRU; the VM is destroyed
+ * without VMXOFF.  Every other VM loses vCPU 0 while it is in L2.
+ */
+static void test_teardown(void)
+{
+	int nr = ratio > 0 ? ratio * NR_VCPUS + 4 : 8, it, i;
+	uint64_t ops = 0, peak = 0;
+	unsigned int cap = 0;
+
+	if (nr > 64)
+		nr = 64;
+	for (it = 0; it < teardown_iters; it++) {
+		struct test *t = test_create(nr);
+		struct entry list[64];
+
+		for (i = 0; i < nr; i++) {
+			list[i].id = i;
+			list[i].flags = 0;
+		}
+		run_batch(t, 0, list, nr / 2, true, "teardown");
+		run_batch(t, 1, list + nr / 2, nr - nr / 2, true, "teardown");
+		if (it & 1) {
+			struct entry e = { 0, 0 };
+
+			t->l2s[0].rip = l2_code(L2_IO);
+			fixup(t, &e);
+			account(t, 0, &e);
+			t->mb[0]->op = OP_RUN;
+			t->mb[0]->n = 1;
+			t->mb[0]->e[0].id = 0;
+			t->mb[0]->e[0].flags = e.flags | F_RIP;
+			TEST_ASSERT(!run_vcpu(t, 0), "L2 did not exit to the host");
+		}
+		ops += t->ops;
+		peak = t->m.peak > peak ? t->m.peak : peak;
+		cap = t->m.cap;
+		test_destroy(t, false);
+	}
+	pr_info("teardown: %d VMs of %d L2s, %lu ops, peak %lu / capacity %u\n",
+		teardown_iters, nr, ops, peak, cap);
+}
+
+/*
+ * Multiplex, stop vCPU 0 inside an L2 (at its OUT) and vCPU 1 between
+ * L2s, save both, restore them into a fresh VM and go on there.
+ */
+static void test_saverestore(void)
+{
+	int nr = ratio > 0 ? ratio * NR_VCPUS + 4 : 8, v, i, round, half;
+	struct kvm_x86_state *state[NR_VCPUS];
+	struct test *t;
+	struct entry list[64], e;
+	struct result r;
+
+	if (nr > 64)
+		nr = 64;
+	t = test_create(nr);
+	half = nr / NR_VCPUS;
+	for (round = 0; round < 3; round++) {
+		for (v = 0; v < NR_VCPUS; v++) {
+			/* vCPU v runs the L2s i with i % NR_VCPUS == v. */
+			for (i = 0; i < half; i++) {
+				list[i].id = ((i + round) % half) * NR_VCPUS + v;
+				list[i].flags = 0;
+			}
+			run_batch(t, v, list, half, round == 0,
+				  "saverestore before");
+		}
+
+		/* vCPU 0 into its L2 0 up to the OUT. */
+		t->l2s[0].rip = l2_code(L2_IO);
+		e = (struct entry){ 0, F_RIP };
+		fixup(t, &e);
+		account(t, 0, &e);
+		t->mb[0]->op = OP_RUN;
+		t->mb[0]->n = 1;
+		t->mb[0]->e[0] = e;
+		memset(t->mb[0]->r, 0, sizeof(t->mb[0]->r));
+		TEST_ASSERT(!run_vcpu(t, 0), "L2 did not exit to the host");
+
+		for (v = 0; v < NR_VCPUS; v++)
+			state[v] = vcpu_save_state(t->vcpus[v]);
+		TEST_ASSERT(state[0]->nested.size &&
+			    (state[0]->nested.flags & KVM_STATE_NESTED_GUEST_MODE),
+			    "vCPU 0 not saved in guest mode");
+		kvm_vm_release(t->vm);
+		kvm_vm_restart(t->vm);
+		for (v = 0; v < NR_VCPUS; v++) {
+			t->vcpus[v] = vm_vcpu_recreate(t->vm, v);
+			vcpu_load_state(t->vcpus[v], state[v]);
+			kvm_x86_state_cleanup(state[v]);
+		}
+		/* A fresh table: whatever the restore loaded, within bounds. */
+		nested_ctx_model_free(&t->m);
+		nested_ctx_model_init(&t->m, ratio > 0 ? ratio * NR_VCPUS : 0);
+		nested_ctx_model_check(t->vm, &t->m, false, "restored");
+
+		/* vCPU 0 finishes its L2 run and syncs. */
+		while (!run_vcpu(t, 0))
+			;
+		r = t->mb[0]->r[0];
+		expect_run(t, 0, &e, &r, 0);
+		t->l2s[0].rip = l2_code(L2_PLAIN);
+		run_one_bounded(t, 0, 0, F_RIP);
+		for (v = 0; v < NR_VCPUS; v++) {
+			for (i = 0; i < half; i++) {
+				list[i].id = i * NR_VCPUS + v;
+				list[i].flags = 0;
+			}
+			run_batch(t, v, list, half, false, "saverestore after");
+		}
+	}
+	pr_info("saverestore: %lu ops, peak %lu / capacity %u in the last VM\n",
+		t->ops, t->m.peak, t->m.cap);
+	test_destroy(t, true);
+}
+
+static void help(const char *name)
+{
+	printf("usage: %s [-m storm|shared|xclear|oddpages|teardown|saverestore|all]\n"
+	       "          [-n storm ops] [-g storm GPAs] [-t teardown VMs]\n", name);
+	exit(KSFT_SKIP);
+}
+
+int main(int argc, char *argv[])
+{
+	const char *mode = "all";
+	bool all, any = false;
+	int opt;
+
+	while ((opt = getopt(argc, argv, "m:n:g:t:h")) != -1) {
+		switch (opt) {
+		case 'm':
+			mode = optarg;
+			break;
+		case 'n':
+			storm_ops = atoi_positive("storm ops", optarg);
+			break;
+		case 'g':
+			storm_l2 = atoi_positive("storm GPAs", optarg);
+			TEST_ASSERT(storm_l2 >= NR_VCPUS && storm_l2 <= MAX_L2,
+				    "-g must be %d..%d", NR_VCPUS, MAX_L2);
+			break;
+		case 't':
+			teardown_iters = atoi_positive("teardown VMs", optarg);
+			break;
+		default:
+			help(argv[0]);
+		}
+	}
+
+	is_vmx = kvm_cpu_has(X86_FEATURE_VMX);
+	TEST_REQUIRE(is_vmx || kvm_cpu_has(X86_FEATURE_SVM));
+	TEST_REQUIRE(kvm_has_cap(KVM_CAP_NESTED_STATE));
+	ratio = nested_ctx_ratio();
+	pr_info("%s, nested_context_ratio %d, %d L1 vCPUs\n",
+		is_vmx ? "nested VMX" : "nested SVM", ratio, NR_VCPUS);
+
+	all = !strcmp(mode, "all");
+#define MODE(name)						\
+	do {							\
+		if (all || !strcmp(mode, #name)) {		\
+			test_##name();				\
+			any = true;				\
+		}						\
+	} while (0)
+	MODE(storm);
+	MODE(shared);
+	MODE(xclear);
+	MODE(oddpages);
+	MODE(teardown);
+	MODE(saverestore);
+	if (!any)
+		help(argv[0]);
+	return 0;
+}
