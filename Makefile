@@ -29,7 +29,7 @@ SERIES_FILES := patches/series $(wildcard patches/*.patch) \
 
 export REPO O CACHE KSRC KDIR KIMAGE KMODDIR KABI TREE KVMTREE HDR KSFT JOBS
 
-.PHONY: all modules selftests tree fetch deps unit lint check run patchset \
+.PHONY: all modules selftests tree fetch deps unit lint check run patchset series-build \
 	install load bench-table bench-nested fuzz clean distclean help
 
 all: modules selftests
@@ -40,6 +40,7 @@ help:
 	@echo "make check         every tier; ends with 'N passed, N failed, N skipped'"
 	@echo "make unit|lint     one tier"
 	@echo "make patchset      the series as git format-patch files in build/patchset"
+	@echo "make series-build  build after every commit of the series"
 	@echo "make bench-table   userspace benchmark of nested.c"
 	@echo "make bench-nested  stock vs ours L2-switch benchmark in QEMU and Bochs"
 	@echo "make fuzz          long fuzzer run"
@@ -116,6 +117,10 @@ bench-nested: all $(KIMAGE)
 
 patchset: $(KSRC)/Makefile
 	@scripts/patchset.sh $(KSRC) $(O)/patchset
+
+# Build after every commit of the series: each must build on its own.
+series-build: $(KSRC)/Makefile $(KDIR)/Makefile
+	@scripts/series-build.sh
 
 # --- a real host running the matching kernel --------------------------------
 

@@ -6,7 +6,8 @@
 #   unit    userspace unit tests, stress test and seeded fuzzer of nested.c
 #   build   kvm.ko, kvm-intel.ko, kvm-amd.ko (vermagic checked) and selftests
 #   lint    checkpatch --strict, sparse, gcc W=1, clang: no new warnings
-#   series  the format-patch series applies to the pristine tree in order
+#   series  the format-patch series applies to the pristine tree in order,
+#           and the tree builds (W=1, no warnings) after every commit
 #   qemu    tests/qemu.list with our kvm-amd under QEMU TCG (nested SVM)
 #   bochs   tests/bochs.list with our kvm-intel under Bochs (nested VMX)
 #
@@ -92,6 +93,8 @@ if want series; then
 		tail -20 "$logdir/series.log"
 		record FAIL "series: see $logdir/series.log"
 	fi
+	"$here/series-build.sh" 2>&1 | tee "$logdir/series-build.log"
+	counts series-build "$logdir/series-build.log" "${PIPESTATUS[0]}"
 fi
 
 vm_tier() { # backend list
