@@ -29,10 +29,7 @@ done
 out=$O/bench-svm
 bench=$out/bench
 rm -rf "$out"
-mkdir -p "$bench/stock" "$bench/ours"
-"$here/stock-modules.sh" "$bench/stock" kvm kvm-amd
-cp "$KVMTREE/arch/x86/kvm/kvm.ko" "$KVMTREE/arch/x86/kvm/kvm-amd.ko" "$bench/ours/"
-cp "$KSFT/x86_64/svm_l2_switch_test" "$bench/"
+"$here/bench-dir.sh" "$bench" amd x86_64/svm_l2_switch_test
 {
 	echo "C=$c S1=$s1 S2=$s2 RATIO=$ratio"
 	cat "$here/svm-switch-vm.sh"

@@ -19,10 +19,7 @@ runner=$here/../vm
 out=$O/bench-vmx
 bench=$out/bench
 rm -rf "$out"
-mkdir -p "$bench/stock" "$bench/ours"
-"$here/stock-modules.sh" "$bench/stock" kvm kvm-intel
-cp "$KVMTREE/arch/x86/kvm/kvm.ko" "$KVMTREE/arch/x86/kvm/kvm-intel.ko" "$bench/ours/"
-cp "$KSFT/x86_64/vmx_l2_switch_test" "$bench/"
+"$here/bench-dir.sh" "$bench" intel x86_64/vmx_l2_switch_test
 {
 	echo "SCHED_SWITCHES=${SCHED_SWITCHES:-1000}"
 	echo "MIGRATE_SWITCHES=${MIGRATE_SWITCHES:-400}"

@@ -1,0 +1,28 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Lay out a benchmark directory for scripts/vm/run.sh --bench: Debian's
+# stock kvm and kvm-VENDOR (decompressed) in DIR/stock, ours in DIR/ours,
+# and the selftest TEST in DIR.  DIR is emptied first.
+#
+# usage: bench-dir.sh DIR amd|intel TEST
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/env.sh
+. "$here/../env.sh"
+dir=$1 vendor=$2 test=$3
+
+rm -rf "$dir"
+mkdir -p "$dir/stock" "$dir/ours"
+for m in kvm "kvm-$vendor"; do
+	f=$(find "$KMODDIR/kernel" -name "$m.ko*" | head -1)
+	[ -n "$f" ] || { echo "error: $m.ko not in $KMODDIR" >&2; exit 1; }
+	case "$f" in
+	*.xz) xz -dc "$f" ;;
+	*.zst) zstd -qdc "$f" ;;
+	*) cat "$f" ;;
+	esac >"$dir/stock/$m.ko"
+	cp "$KVMTREE/arch/x86/kvm/$m.ko" "$dir/ours/"
+done
+cp "$KSFT/$test" "$dir/"
