@@ -306,13 +306,27 @@ static void test_alloc_failure(void)
 	vm_destroy(vm);
 }
 
+/* The longest hash chain of the table. */
+static unsigned int longest_chain(struct kvm_nested_ctx_table *t)
+{
+	struct kvm_nested_context *ctx;
+	unsigned int i, chain, longest = 0;
+
+	for (i = 0; i < (1U << t->hash_bits); i++) {
+		chain = 0;
+		hlist_for_each_entry(ctx, &t->buckets[i], hnode)
+			chain++;
+		longest = max(longest, chain);
+	}
+	return longest;
+}
+
 /* Growing the hash as vCPUs come online; a failed grow keeps the old one. */
 static void test_hash_growth(void)
 {
 	struct vm *vm = vm_create(8, 1, 64);
 	struct kvm_nested_context *ctx;
 	struct kvm_nested_ctx_table *t;
-	unsigned int i, chain, max_chain;
 	int n;
 
 	for (n = 0; n < 8; n++)
@@ -339,14 +353,7 @@ static void test_hash_growth(void)
 		CHECK_EQ(tr.load, KVM_NESTED_CTX_HIT);
 		put(vm, 2, ctx);
 	}
-	max_chain = 0;
-	for (i = 0; i < (1U << t->hash_bits); i++) {
-		chain = 0;
-		hlist_for_each_entry(ctx, &t->buckets[i], hnode)
-			chain++;
-		max_chain = max(max_chain, chain);
-	}
-	CHECK(max_chain <= 8);
+	CHECK(longest_chain(t) <= 8);
 	CHECK_EQ(fv.allocs, 256);
 	vm_destroy(vm);
 }
@@ -357,9 +364,8 @@ static void test_hash_growth(void)
  */
 static void test_hash_spread(void)
 {
-	struct kvm_nested_context *ctx;
 	struct kvm_nested_ctx_table *t;
-	unsigned int i, chain, max_chain, shift;
+	unsigned int i, max_chain, shift;
 	struct vm *vm, *vm2;
 
 	for (shift = 12; shift <= 44; shift += 4) {
@@ -368,13 +374,7 @@ static void test_hash_spread(void)
 		for (i = 0; i < 256; i++)
 			put(vm, 0, ld(vm, 0, (gpa_t)i << shift));
 		CHECK_EQ(t->hash_bits, 10);
-		max_chain = 0;
-		for (i = 0; i < (1U << t->hash_bits); i++) {
-			chain = 0;
-			hlist_for_each_entry(ctx, &t->buckets[i], hnode)
-				chain++;
-			max_chain = max(max_chain, chain);
-		}
+		max_chain = longest_chain(t);
 		/* Random hashing gives about 4; a bad hash up to 256. */
 		if (max_chain > 12)
 			fprintf(stderr, "  stride 1 << %u: chain of %u\n", shift, max_chain);
