@@ -28,6 +28,10 @@ SERIES_FILES := patches/series $(wildcard patches/*.patch) \
 	$(shell scripts/series.sh list $(REPO) 2>/dev/null | awk '{for (i = 2; i <= NF; i++) print $$i}')
 
 export REPO O CACHE KSRC KDIR KIMAGE KMODDIR KABI TREE KVMTREE HDR KSFT JOBS
+# O= on our command line names our build directory; kbuild would take it
+# for its output directory if it reached a kernel make as a command-line
+# variable.  The environment carries it to our scripts instead.
+MAKEOVERRIDES := $(filter-out O=%,$(MAKEOVERRIDES))
 
 .PHONY: all modules selftests tree fetch deps unit lint check run patchset series-build \
 	install load bench-table bench-nested fuzz clean distclean help
