@@ -10,6 +10,12 @@
  * - evmcs:   both, with enlightened VMCSs: the "VMPTRLD" is a write to the
  *            VP assist page, which KVM sees at the next VMLAUNCH/VMRESUME.
  *
+ * With -r the host moves every (e)VMCS to a new page between commands, so
+ * that the L2s switched out have a cached mapping that went stale: it
+ * copies the page, then fills the old one with garbage.  Before each entry
+ * L1 clears the exit reason in the eVMCS, so an exit that KVM wrote to a
+ * stale page, or an entry that read one, fails the checks.
+ *
  * L1 checks every switch architecturally (VMPTRST, the VMCALL exit reason,
  * the L2's RSP and the state the L2 keeps on its own stack).  The host runs
  * one vCPU at a time, so that it can replay the VMPTRLD/VMCLEAR sequence on
@@ -23,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "test_util.h"
 #include "kvm_util.h"
@@ -152,11 +159,14 @@ static void l1_use_pages(uint64_t id)
 
 static void l1_load(uint64_t id)
 {
-	if (td->evmcs)
+	if (td->evmcs) {
 		GUEST_ASSERT(!evmcs_vmptrld(td->l2[id].vmcs_gpa,
 					    (void *)td->l2[id].vmcs_gva));
-	else
+		/* KVM must write the next exit to the page L1 sees. */
+		current_evmcs->vm_exit_reason = 0;
+	} else {
 		GUEST_ASSERT(!vmptrld(td->l2[id].vmcs_gpa));
+	}
 	GUEST_ASSERT_EQ(vmptrstz(), td->l2[id].vmcs_gpa);
 }
 
@@ -344,7 +354,44 @@ struct run {
 	struct model m;
 	uint64_t runs[MAX_L2];	/* host's count of each L2's entries */
 	int owner[MAX_L2];	/* L1 vCPU running each L2 */
+	int nr_l2;
+	void *old[MAX_L2];	/* with -r: the last pages moved away from */
 };
+
+static bool move_vmcs;
+
+/*
+ * -r: back the (e)VMCS of every L2 with a new page holding the same
+ * content.  mremap() keeps the old page, which gets garbage: KVM must
+ * neither read nor write it.  The previous old pages are freed.
+ */
+static void move_vmcs_pages(struct run *r)
+{
+	size_t size = getpagesize();
+	void *hva, *old;
+	int i;
+
+	if (!move_vmcs)
+		return;
+
+	for (i = 0; i < r->nr_l2; i++) {
+		hva = addr_gpa2hva(r->vm, r->td->l2[i].vmcs_gpa);
+		if (r->old[i])
+			TEST_ASSERT(!munmap(r->old[i], size), "munmap");
+		old = mmap(NULL, size, PROT_NONE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		TEST_ASSERT(old != MAP_FAILED, "mmap");
+		old = mremap(hva, size, size, MREMAP_MAYMOVE | MREMAP_FIXED,
+			     old);
+		TEST_ASSERT(old != MAP_FAILED, "mremap of a VMCS page");
+		TEST_ASSERT(mmap(hva, size, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+				 -1, 0) == hva, "mmap over a VMCS page");
+		memcpy(hva, old, size);
+		memset(old, 0xa5, size);
+		r->old[i] = old;
+	}
+}
 
 /* Run one command on @v; returns the switches it reports. */
 static uint64_t do_cmd(struct run *r, int v, uint64_t op, uint64_t arg,
@@ -411,6 +458,7 @@ static void setup(struct run *r, int nr_l2, int ratio, bool evmcs)
 						  vm_vaddr_alloc_page(r->vm));
 	t->evmcs = evmcs;
 	r->td = t;
+	r->nr_l2 = nr_l2;
 	td = (struct test_data *)td_gva;
 	sync_global_to_guest(r->vm, td);
 
@@ -457,6 +505,9 @@ static void finish(struct run *r, int nr_l2, const char *what)
 		model_put(&r->m, v);
 	}
 	kvm_vm_free(r->vm);
+	for (i = 0; i < nr_l2; i++)
+		if (r->old[i])
+			munmap(r->old[i], getpagesize());
 }
 
 /* Each L1 vCPU owns nr_l2 / NR_L1 L2s and switches among them. */
@@ -493,6 +544,7 @@ static void test_sched(int nr_l2, int switches, int ratio, bool evmcs)
 				r.runs[cmd->own[cur]]++;
 			}
 			TEST_ASSERT_EQ(cmd->cur, cur);
+			move_vmcs_pages(&r);
 		}
 	}
 	finish(&r, nr_l2, evmcs ? "evmcs sched" : "sched");
@@ -519,11 +571,13 @@ static void test_migrate(int nr_l2, int switches, int ratio, bool evmcs)
 
 		do_cmd(&r, from, CMD_CLEAR, id, 0);
 		model_vmclear(&r.m, from, gpa);
+		move_vmcs_pages(&r);
 
 		TEST_ASSERT_EQ(do_cmd(&r, to, CMD_MIGRATE_IN, id, 0), 1);
 		model_vmptrld(&r.m, to, gpa);
 		r.runs[id]++;
 		r.owner[id] = to;
+		move_vmcs_pages(&r);
 	}
 	finish(&r, nr_l2, evmcs ? "evmcs migrate" : "migrate");
 }
@@ -531,9 +585,10 @@ static void test_migrate(int nr_l2, int switches, int ratio, bool evmcs)
 static void help(const char *name)
 {
 	printf("usage: %s [-c L2s per L1 vCPU (2-%d)] [-s switches]\n"
-	       "       [-m sched|migrate|evmcs|all] [-p]\n"
+	       "       [-m sched|migrate|evmcs|all] [-p] [-r]\n"
 	       "  -p: the L2s use an MSR bitmap, a virtual-APIC and an APIC-access page\n"
-	       "      (not with eVMCS)\n",
+	       "      (not with eVMCS)\n"
+	       "  -r: move every (e)VMCS to a new page between commands\n",
 	       name, MAX_L2_PER_L1);
 	exit(KSFT_SKIP);
 }
@@ -544,7 +599,7 @@ int main(int argc, char *argv[])
 	const char *mode = "all";
 	bool all, evmcs;
 
-	while ((opt = getopt(argc, argv, "c:s:m:ph")) != -1) {
+	while ((opt = getopt(argc, argv, "c:s:m:prh")) != -1) {
 		switch (opt) {
 		case 'c':
 			per = atoi_non_negative("L2s per L1 vCPU", optarg);
@@ -559,6 +614,9 @@ int main(int argc, char *argv[])
 			break;
 		case 'p':
 			use_pages = true;
+			break;
+		case 'r':
+			move_vmcs = true;
 			break;
 		default:
 			help(argv[0]);
