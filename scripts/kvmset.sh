@@ -26,6 +26,13 @@ patterns=(
 	'arch/x86/include/uapi/asm/svm.h'
 	'arch/x86/include/uapi/asm/vmx.h'
 )
+# Copied for the build, never patched: CREATE_TRACE_POINTS includes
+# arch/x86/kvm/trace.h again relative to define_trace.h's own directory, so
+# define_trace.h must come from the set, not from a full kernel source tree
+# (as KDIR is for make check-debug) whose trace.h is stock.
+build_only=(
+	'include/trace/define_trace.h'
+)
 extra=(
 	'tools/testing/selftests/kvm/*'
 	'tools/testing/kvm_nested/*'
@@ -46,7 +53,7 @@ files)
 	cd "$2"
 	find arch/x86/kvm virt/kvm include arch/x86/include -type f | sort |
 		while read -r path; do
-			if match "${patterns[@]}"; then echo "$path"; fi
+			if match "${patterns[@]}" "${build_only[@]}"; then echo "$path"; fi
 		done
 	;;
 sync)
