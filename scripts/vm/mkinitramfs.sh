@@ -1,14 +1,17 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Build the test VM's initramfs: busybox-static, irqbypass.ko (and ccp.ko for
-# kvm-amd) from the Debian image, the KVM modules under test, the selftests
-# named by the test list, and scripts/vm/init.
+# Build the test VM's initramfs: busybox-static, the modules the KVM modules
+# under test depend on (irqbypass.ko, and ccp.ko for a kvm-amd with SEV) from
+# KMODDIR, the KVM modules, the selftests named by the test list, and
+# scripts/vm/init.
 #
 # usage: mkinitramfs.sh OUT.cpio
 # environment: VENDOR (amd|intel), MODS (dir with kvm*.ko, or "stock"),
-#   KMODDIR (the image's /lib/modules/<abi>), KSFT_DIR (built selftests),
-#   LIST (test list), KVM_PARAMS, VENDOR_PARAMS, TEST_TIMEOUT, BENCH_DIR
+#   KMODDIR (the image's /lib/modules/<abi>, or any directory that holds
+#   irqbypass.ko), KSFT_DIR (built selftests),
+#   LIST (test list), KVM_PARAMS, VENDOR_PARAMS, TEST_TIMEOUT, BENCH_DIR,
+#   PANIC_ON_WARN (1: a WARN after boot panics the VM)
 set -euo pipefail
 
 out=$1
@@ -25,7 +28,7 @@ chmod +x "$root/init"
 # signature sits inside the compressed file and survives).
 stock_ko() {
 	local f
-	f=$(find "$KMODDIR/kernel" -name "$1.ko*" | head -1)
+	f=$(find "$KMODDIR" -name "$1.ko*" | head -1)
 	[ -n "$f" ] || { echo "error: $1.ko not in $KMODDIR" >&2; exit 1; }
 	case "$f" in
 	*.xz) xz -dc "$f" ;;
@@ -35,8 +38,6 @@ stock_ko() {
 	esac >"$root/kvm/modules/$1.ko"
 }
 
-stock_ko irqbypass
-[ "$VENDOR" = amd ] && stock_ko ccp
 if [ "$MODS" = stock ]; then
 	for m in kvm "kvm-$VENDOR"; do stock_ko "$m"; done
 	modset=stock
@@ -44,6 +45,14 @@ else
 	cp "$MODS/kvm.ko" "$MODS/kvm-$VENDOR.ko" "$root/kvm/modules/"
 	modset=ours
 fi
+# What kvm and kvm-$VENDOR need besides each other (init loads them).
+for m in $(modinfo -F depends "$root/kvm/modules/kvm.ko" "$root/kvm/modules/kvm-$VENDOR.ko" |
+	   tr ',' '\n' | grep -v -x -e kvm -e '' | sort -u); do
+	case $m in
+	irqbypass|ccp) stock_ko "$m" ;;
+	*) echo "error: kvm modules need $m, which the VM's init does not load" >&2; exit 1 ;;
+	esac
+done
 
 grep -v -e '^#' -e '^$' "$LIST" >"$root/kvm/list" || true
 for t in $(awk '$1 !~ /^!/ {print $1}' "$root/kvm/list" | sort -u); do
@@ -59,6 +68,7 @@ MODSET=$modset
 KVM_PARAMS="${KVM_PARAMS:-}"
 VENDOR_PARAMS="${VENDOR_PARAMS:-}"
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+PANIC_ON_WARN=${PANIC_ON_WARN:-0}
 CFG
 
 (cd "$root" && find . | LC_ALL=C sort | cpio -o -H newc --quiet) >"$out"
