@@ -22,6 +22,8 @@ TREE     := $(O)/src
 KVMTREE  := $(O)/kvm
 HDR      := $(O)/usr
 KSFT     := $(O)/selftests
+# The release of the kernel KDIR builds for: our vermagic must match it.
+MODULE_ABI ?= $(KABI)
 MODULES  := $(addprefix $(KVMTREE)/arch/x86/kvm/,kvm.ko kvm-intel.ko kvm-amd.ko)
 
 SERIES_FILES := patches/series $(wildcard patches/*.patch) \
@@ -33,7 +35,7 @@ export REPO O CACHE KSRC KDIR KIMAGE KMODDIR KABI TREE KVMTREE HDR KSFT JOBS
 # variable.  The environment carries it to our scripts instead.
 MAKEOVERRIDES := $(filter-out O=%,$(MAKEOVERRIDES))
 
-.PHONY: all modules selftests tree fetch deps unit lint check run patchset series-build \
+.PHONY: all modules selftests tree fetch deps unit lint check check-debug run patchset series-build \
 	install load bench-table bench-nested fuzz clean distclean help
 
 all: modules selftests
@@ -42,6 +44,7 @@ help:
 	@echo "make               modules (build/kvm/arch/x86/kvm/*.ko) and static selftests"
 	@echo "make run           the L2-switch workload in QEMU and Bochs, with the VM stats"
 	@echo "make check         every tier; ends with 'N passed, N failed, N skipped'"
+	@echo "make check-debug   the emulator lists on a KASAN/lockdep/kmemleak kernel"
 	@echo "make unit|lint     one tier"
 	@echo "make patchset      the series as git format-patch files in build/patchset"
 	@echo "make series-build  build after every commit of the series"
@@ -73,7 +76,7 @@ $(TREE)/.stamp: $(KSRC)/Makefile $(SERIES_FILES) scripts/mktree.sh scripts/serie
 tree: $(TREE)/.stamp
 
 modules: $(TREE)/.stamp $(KDIR)/Makefile
-	@echo "  MODULES kvm.ko kvm-intel.ko kvm-amd.ko for $(KABI)"
+	@echo "  MODULES kvm.ko kvm-intel.ko kvm-amd.ko for $(MODULE_ABI)"
 	@scripts/kvmset.sh sync $(TREE) $(KVMTREE)
 	@cp scripts/kbuild/Kbuild $(KVMTREE)/Kbuild
 	@cp scripts/kbuild/kvm.Kbuild $(KVMTREE)/arch/x86/kvm/Kbuild
@@ -81,7 +84,7 @@ modules: $(TREE)/.stamp $(KDIR)/Makefile
 		-j$(JOBS) $(KBUILD_EXTRA) modules
 	@for m in $(MODULES); do \
 		v=$$(modinfo -F vermagic $$m | cut -d' ' -f1); \
-		[ "$$v" = "$(KABI)" ] || { echo "error: $$m has vermagic $$v, not $(KABI)" >&2; exit 1; }; \
+		[ "$$v" = "$(MODULE_ABI)" ] || { echo "error: $$m has vermagic $$v, not $(MODULE_ABI)" >&2; exit 1; }; \
 	done
 
 $(HDR)/.stamp: $(TREE)/.stamp
@@ -112,6 +115,10 @@ lint: $(TREE)/.stamp $(KDIR)/Makefile
 
 check:
 	@scripts/check.sh
+
+# The emulator lists on a KASAN/lockdep/kmemleak kernel (scripts/debug/).
+check-debug:
+	@CHECK_KERNEL=debug scripts/check.sh
 
 run: all $(KIMAGE)
 	@scripts/run.sh

@@ -17,6 +17,13 @@
 #
 # CHECK_TIERS selects tiers (default: all).  The two emulator tiers run in
 # parallel: each emulator uses one core.
+#
+# CHECK_KERNEL=debug (make check-debug) boots the debug kernel of
+# scripts/debug/kernel.sh (KASAN, lockdep, kmemleak; built once and cached)
+# instead of Debian's, sets panic_on_warn once it booted, and builds our
+# modules against it with -Werror.  Its tiers are build, qemu and bochs;
+# each list ends with a kmemleak scan, and there is no stock run (Debian's
+# modules do not load into that kernel).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -24,8 +31,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/env.sh"
 cd "$REPO" || exit 1
 
-tiers=${CHECK_TIERS:-unit build lint series qemu bochs}
-logdir=$O/check
+debug=$([ "${CHECK_KERNEL:-}" = debug ] && echo 1 || true)
+if [ -n "$debug" ]; then
+	tiers=${CHECK_TIERS:-build qemu bochs}
+	logdir=$O/check-debug
+else
+	tiers=${CHECK_TIERS:-unit build lint series qemu bochs}
+	logdir=$O/check
+fi
 mkdir -p "$logdir"
 pass=0 fail=0 skip=0
 summary=()
@@ -60,6 +73,23 @@ t_start=$(date +%s)
 stage "deps"
 "$here/deps.sh" build lint vm unit patchset || { echo "0 passed, 1 failed"; exit 1; }
 
+# The debug kernel, and where its modules and VM results go.
+run_args=() mods_dir=$KVMTREE/arch/x86/kvm sfx=ours
+if [ -n "$debug" ]; then
+	stage "debug kernel: build or reuse (progress below)"
+	t0=$(date +%s)
+	if ! dobj=$("$here/debug/kernel.sh" 2> >(tee "$logdir/debug-kernel.log" >&2)) ||
+	   [ ! -f "$dobj/.done" ]; then
+		record FAIL "debug kernel: see $logdir/debug-kernel.log"
+		echo "$pass passed, $fail failed, $skip skipped"
+		exit 1
+	fi
+	record PASS "debug kernel: $(cat "$dobj/include/config/kernel.release"), $(($(date +%s) - t0)) s"
+	export KIMAGE=$dobj/arch/x86/boot/bzImage KMODDIR=$dobj/virt/lib
+	mods_dir=$O/kvm-debug/arch/x86/kvm sfx=debug
+	run_args=(--mods "$mods_dir" --panic-on-warn --timeout 1200)
+fi
+
 if want unit; then
 	stage "unit: userspace tests of nested.c"
 	"$here/unit.sh" check 2>&1 | tee "$logdir/unit.log"
@@ -70,8 +100,14 @@ built=0
 if want build || want qemu || want bochs; then
 	stage "build: modules and selftests"
 	t0=$(date +%s)
-	if make --no-print-directory -C "$REPO" all >"$logdir/build.log" 2>&1; then
-		record PASS "build: kvm.ko kvm-intel.ko kvm-amd.ko ($KABI) + selftests, $(($(date +%s) - t0)) s"
+	if [ -n "$debug" ]; then
+		set -- KDIR="$dobj" KVMTREE="$O/kvm-debug" MODULE_ABI="$(cat "$dobj/include/config/kernel.release")" \
+			KBUILD_EXTRA=KCFLAGS=-Werror
+	else
+		set --
+	fi
+	if make --no-print-directory -C "$REPO" "$@" all >"$logdir/build.log" 2>&1; then
+		record PASS "build: kvm.ko kvm-intel.ko kvm-amd.ko ($(modinfo -F vermagic "$mods_dir/kvm.ko" | cut -d' ' -f1)) + selftests, $(($(date +%s) - t0)) s"
 		built=1
 	else
 		tail -30 "$logdir/build.log"
@@ -103,8 +139,14 @@ vm_tier() { # backend list
 		echo "totals 0 1 0" >"$logdir/$be.verdict"
 		return
 	fi
-	"$here/vm/run.sh" --backend "$be" --list "$list" >"$logdir/$be.log" 2>&1
-	"$here/vm/verdict.sh" "$be" "$list" "$O/vm/$be-ours/results" >"$logdir/$be.verdict"
+	if [ -n "$debug" ]; then
+		{ cat "$list"; printf '# Leaks of the whole run.\n!kmemleak\n'; } >"$logdir/$be.list"
+		list=$logdir/$be.list
+	fi
+	"$here/vm/run.sh" --backend "$be" --list "$list" --out "$O/vm/$be-$sfx" \
+		${run_args[@]+"${run_args[@]}"} >"$logdir/$be.log" 2>&1
+	"$here/vm/verdict.sh" "$be" "$list" "$O/vm/$be-$sfx/results" >"$logdir/$be.verdict"
+	[ -n "$debug" ] && return
 	"$here/vm/run.sh" --backend "$be" --mods stock --list "tests/$be-stock.list" \
 		>>"$logdir/$be.log" 2>&1
 }
@@ -135,6 +177,7 @@ for be in qemu bochs; do
 		record "$v" "$be: ${rest%% # *} $secs${rest#"${rest%% # *}"}"
 	done <"$logdir/$be.verdict"
 	grep -q "^totals" "$logdir/$be.verdict" || record FAIL "$be: no verdict (see $logdir/$be.log)"
+	[ -n "$debug" ] && continue
 	# With stock modules, every one of our tests must fail.
 	stock=$O/vm/$be-stock/results
 	while read -r t; do
