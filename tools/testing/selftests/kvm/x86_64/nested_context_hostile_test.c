@@ -319,7 +319,7 @@ static void l1_guest_code(struct mailbox *mb, struct l2_desc *l2s, uint64_t arg)
  */
 static int64_t memcg_kb(void)
 {
-	char line[256], path[512];
+	char line[256], path[512] = "";
 	int64_t bytes = -1;
 	FILE *f;
 
@@ -336,6 +336,8 @@ static int64_t memcg_kb(void)
 		break;
 	}
 	fclose(f);
+	if (!path[0])
+		return -1;
 	f = fopen(path, "r");
 	if (!f)
 		return -1;
@@ -345,11 +347,10 @@ static int64_t memcg_kb(void)
 	return bytes < 0 ? -1 : bytes / 1024;
 }
 
-/* "+N kB charged" since @kb0, for the scenario summaries. */
-static const char *memcg_delta(int64_t kb0)
+/* "memcg +N kB" from @kb0 to @kb1, for the scenario summaries. */
+static const char *memcg_delta(int64_t kb0, int64_t kb1)
 {
 	static char buf[64];
-	int64_t kb1 = memcg_kb();
 
 	if (kb0 < 0 || kb1 < 0)
 		return "no memory cgroup";
@@ -399,11 +400,17 @@ static bool run_vcpu(struct test *t, int v)
 	return true;
 }
 
-static void do_op(struct test *t, int v, uint32_t op, uint32_t n)
+/* Give @v's L1 operation @op on the first @n entries of its mailbox. */
+static void mb_post(struct test *t, int v, uint32_t op, uint32_t n)
 {
 	t->mb[v]->op = op;
 	t->mb[v]->n = n;
 	memset(t->mb[v]->r, 0, sizeof(t->mb[v]->r));
+}
+
+static void do_op(struct test *t, int v, uint32_t op, uint32_t n)
+{
+	mb_post(t, v, op, n);
 	while (!run_vcpu(t, v))
 		;
 }
@@ -626,13 +633,12 @@ static void test_storm(void)
 {
 	struct test *t = test_create(storm_l2);
 	uint64_t avail0, slab0, avail1, slab1, bound_kb, grow, sgrow;
-	int64_t cg0, cg1, cgrow = 0;
+	int64_t cg1;
 	struct entry list[BATCH];
 	int v = 0, i, per = storm_l2 / NR_VCPUS;
 
 	avail0 = meminfo_kb("MemAvailable");
 	slab0 = meminfo_kb("Slab");
-	cg0 = memcg_kb();
 	while (t->ops < storm_ops) {
 		for (i = 0; i < BATCH; i++) {
 			list[i].id = (rnd() % per) * NR_VCPUS + v;
@@ -646,22 +652,21 @@ static void test_storm(void)
 	cg1 = memcg_kb();
 	grow = avail0 > avail1 ? avail0 - avail1 : 0;
 	sgrow = slab1 > slab0 ? slab1 - slab0 : 0;
-	if (cg0 >= 0 && cg1 >= 0)
-		cgrow = cg1 - cg0;
 	/* A context holds a few pages at most; 4 MiB for everything else. */
 	bound_kb = (uint64_t)t->m.cap * 4 * 4 + 4096;
 	pr_info("storm: %lu ops, %lu loads over %d GPAs on %d vCPUs; contexts peak %lu, capacity %u; reuse %lu recycle %lu; MemAvailable -%lu kB, Slab +%lu kB, %s (bound %lu kB)\n",
 		t->ops, t->m.loads, storm_l2, NR_VCPUS, t->m.peak, t->m.cap,
-		t->m.reuse, t->m.recycle, grow, sgrow, memcg_delta(cg0), bound_kb);
+		t->m.reuse, t->m.recycle, grow, sgrow, memcg_delta(t->memcg0, cg1),
+		bound_kb);
 	/*
 	 * What the VM was charged is the measure.  Without a memory cgroup,
 	 * the system-wide figures stand in; on a debug kernel they also grow
 	 * with KASAN's quarantine and kmemleak's own objects.
 	 */
-	if (cg0 >= 0 && cg1 >= 0)
-		TEST_ASSERT(cgrow <= (int64_t)bound_kb,
+	if (t->memcg0 >= 0 && cg1 >= 0)
+		TEST_ASSERT(cg1 - t->memcg0 <= (int64_t)bound_kb,
 			    "storm: the VM's memory cgroup grew by %ld kB, bound %lu kB",
-			    cgrow, bound_kb);
+			    cg1 - t->memcg0, bound_kb);
 	else
 		TEST_ASSERT(grow <= bound_kb && sgrow <= bound_kb,
 			    "storm: memory grew by %lu kB (Slab %lu kB), bound %lu kB",
@@ -698,7 +703,7 @@ static void test_shared(void)
 	}
 	pr_info("shared: %lu ops, %lu loads, reuse %lu, peak %lu / capacity %u, %s\n",
 		t->ops, t->m.loads, t->m.reuse, t->m.peak, t->m.cap,
-		memcg_delta(t->memcg0));
+		memcg_delta(t->memcg0, memcg_kb()));
 	test_destroy(t, true);
 }
 
@@ -743,7 +748,7 @@ static void test_xclear(void)
 	}
 	pr_info("xclear: %lu ops, %lu loads, reuse %lu, peak %lu / capacity %u, %s\n",
 		t->ops, t->m.loads, t->m.reuse, t->m.peak, t->m.cap,
-		memcg_delta(t->memcg0));
+		memcg_delta(t->memcg0, memcg_kb()));
 	test_destroy(t, true);
 }
 
@@ -848,8 +853,7 @@ static void test_odd_apic_pages(void)
 	vm_mem_region_delete(t->vm, ODD_SLOT);
 	run_one(t, 0, 1, 0);
 	t->mb[0]->e[0] = (struct entry){ 3, 0 };
-	t->mb[0]->op = OP_RUN;
-	t->mb[0]->n = 1;
+	mb_post(t, 0, OP_RUN, 1);
 	vcpu_run(t->vcpus[0]);
 	run = t->vcpus[0]->run;
 	TEST_ASSERT(run->exit_reason == KVM_EXIT_INTERNAL_ERROR &&
@@ -857,7 +861,7 @@ static void test_odd_apic_pages(void)
 		    "APIC-access slot deleted: exit %s, suberror %u, want an internal error",
 		    exit_reason_str(run->exit_reason), run->internal.suberror);
 	pr_info("oddpages: APIC pages: %lu ops, %lu loads, peak %lu / capacity %u, %s\n",
-		t->ops, t->m.loads, t->m.peak, t->m.cap, memcg_delta(t->memcg0));
+		t->ops, t->m.loads, t->m.peak, t->m.cap, memcg_delta(t->memcg0, memcg_kb()));
 	/* L1 is stuck at its VMRESUME: no VMXOFF. */
 	test_destroy(t, false);
 }
@@ -895,7 +899,7 @@ static void test_oddpages(void)
 		vm_mem_region_delete(t->vm, ODD_SLOT);
 	}
 	pr_info("oddpages: %lu ops, %lu loads, peak %lu / capacity %u, %s\n",
-		t->ops, t->m.loads, t->m.peak, t->m.cap, memcg_delta(t->memcg0));
+		t->ops, t->m.loads, t->m.peak, t->m.cap, memcg_delta(t->memcg0, memcg_kb()));
 	test_destroy(t, true);
 	if (is_vmx)
 		test_odd_apic_pages();
@@ -911,7 +915,7 @@ static void test_teardown(void)
 	int nr = ratio > 0 ? ratio * NR_VCPUS + 4 : 8, it, i;
 	uint64_t ops = 0, peak = 0;
 	unsigned int cap = 0;
-	int64_t cg0 = -1;
+	int64_t cg0 = -1, cg1;
 
 	if (nr > 64)
 		nr = 64;
@@ -931,10 +935,8 @@ static void test_teardown(void)
 			t->l2s[0].rip = l2_code(L2_IO);
 			fixup(t, &e);
 			account(t, 0, &e);
-			t->mb[0]->op = OP_RUN;
-			t->mb[0]->n = 1;
-			t->mb[0]->e[0].id = 0;
-			t->mb[0]->e[0].flags = e.flags | F_RIP;
+			t->mb[0]->e[0] = (struct entry){ 0, e.flags | F_RIP };
+			mb_post(t, 0, OP_RUN, 1);
 			TEST_ASSERT(!run_vcpu(t, 0), "L2 did not exit to the host");
 		}
 		ops += t->ops;
@@ -945,18 +947,19 @@ static void test_teardown(void)
 		if (!it)
 			cg0 = memcg_kb();
 	}
+	cg1 = memcg_kb();
 	pr_info("teardown: %d VMs of %d L2s, %lu ops, peak %lu / capacity %u, %s after the first VM\n",
-		teardown_iters, nr, ops, peak, cap, memcg_delta(cg0));
+		teardown_iters, nr, ops, peak, cap, memcg_delta(cg0, cg1));
 	/*
 	 * Every VM gave back what it was charged.  512 kB is under what
 	 * leaking the contexts of each VM would keep at the default ratio
 	 * (16 contexts of at least 512 bytes, 99 VMs); kmemleak on the debug
 	 * kernel finds smaller leaks.
 	 */
-	if (cg0 >= 0)
-		TEST_ASSERT(memcg_kb() - cg0 <= 512,
+	if (cg0 >= 0 && cg1 >= 0)
+		TEST_ASSERT(cg1 - cg0 <= 512,
 			    "teardown: %ld kB still charged after %d VMs",
-			    memcg_kb() - cg0, teardown_iters - 1);
+			    cg1 - cg0, teardown_iters - 1);
 }
 
 /*
@@ -991,10 +994,8 @@ static void test_saverestore(void)
 		e = (struct entry){ 0, F_RIP };
 		fixup(t, &e);
 		account(t, 0, &e);
-		t->mb[0]->op = OP_RUN;
-		t->mb[0]->n = 1;
 		t->mb[0]->e[0] = e;
-		memset(t->mb[0]->r, 0, sizeof(t->mb[0]->r));
+		mb_post(t, 0, OP_RUN, 1);
 		TEST_ASSERT(!run_vcpu(t, 0), "L2 did not exit to the host");
 
 		for (v = 0; v < NR_VCPUS; v++)
@@ -1030,7 +1031,7 @@ static void test_saverestore(void)
 		}
 	}
 	pr_info("saverestore: %lu ops, peak %lu / capacity %u in the last VM, %s\n",
-		t->ops, t->m.peak, t->m.cap, memcg_delta(t->memcg0));
+		t->ops, t->m.peak, t->m.cap, memcg_delta(t->memcg0, memcg_kb()));
 	test_destroy(t, true);
 }
 
