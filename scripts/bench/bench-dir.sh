@@ -16,13 +16,7 @@ dir=$1 vendor=$2 test=$3
 rm -rf "$dir"
 mkdir -p "$dir/stock" "$dir/ours"
 for m in kvm "kvm-$vendor"; do
-	f=$(find "$KMODDIR/kernel" -name "$m.ko*" | head -1)
-	[ -n "$f" ] || { echo "error: $m.ko not in $KMODDIR" >&2; exit 1; }
-	case "$f" in
-	*.xz) xz -dc "$f" ;;
-	*.zst) zstd -qdc "$f" ;;
-	*) cat "$f" ;;
-	esac >"$dir/stock/$m.ko"
+	"$here/../vm/stock-ko.sh" "$m" "$dir/stock/$m.ko"
 	cp "$KVMTREE/arch/x86/kvm/$m.ko" "$dir/ours/"
 done
 cp "$KSFT/$test" "$dir/"

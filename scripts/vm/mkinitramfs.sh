@@ -24,18 +24,8 @@ cp /bin/busybox "$root/bin/busybox"
 cp "$here/init" "$root/init"
 chmod +x "$root/init"
 
-# A stock module, decompressed (busybox insmod takes plain ELF; the
-# signature sits inside the compressed file and survives).
 stock_ko() {
-	local f
-	f=$(find "$KMODDIR" -name "$1.ko*" | head -1)
-	[ -n "$f" ] || { echo "error: $1.ko not in $KMODDIR" >&2; exit 1; }
-	case "$f" in
-	*.xz) xz -dc "$f" ;;
-	*.zst) zstd -qdc "$f" ;;
-	*.gz) gzip -dc "$f" ;;
-	*) cat "$f" ;;
-	esac >"$root/kvm/modules/$1.ko"
+	"$here/stock-ko.sh" "$1" "$root/kvm/modules/$1.ko"
 }
 
 if [ "$MODS" = stock ]; then
