@@ -177,6 +177,11 @@ EOF
 [ "$initrd" != "$work/initrd" ] || rm -f -- "$work/initrd"
 
 # --- bochsrc ---------------------------------------------------------------
+# Hermetic: nothing depends on the host's sound, display or network.  Bochs
+# 2.7's sound mixer thread aborts ("buffer overflow detected") on a host
+# whose ALSA finds no card, even with the speaker off, so every sound driver
+# is the dummy one.  The display is rfb with no client, in a private network
+# namespace when possible (below).
 # Paths are relative to $work (Bochs runs there), so that no path with
 # spaces or commas reaches the bochsrc parser; serial.log links to SERIAL_LOG.
 ln -sfn -- "$serial_abs" "$work/serial.log"
@@ -193,6 +198,8 @@ boot: disk
 com1: enabled=1, mode=file, dev=serial.log
 display_library: rfb, options="timeout=0"
 mouse: enabled=0
+speaker: enabled=0
+sound: waveoutdrv=dummy, waveindrv=dummy, midioutdrv=dummy
 log: bochs.log
 debug: action=ignore
 info: action=report

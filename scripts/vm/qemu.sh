@@ -12,9 +12,13 @@ kernel=$1 initrd=$2 cmdline=$3 log=$4 limit=$5
 
 # Single-threaded TCG: multi-threaded TCG oopses in the guest at random
 # (../shared/EMULATORS.md).
-timeout -s KILL "$limit" qemu-system-x86_64 \
+#
+# Hermetic: -nodefaults (no NIC, VGA, parallel or monitor), -no-user-config
+# (no /etc/qemu), no display, and audio forced to the "none" driver so the
+# PC speaker never opens a host sound device.
+QEMU_AUDIO_DRV=none timeout -s KILL "$limit" qemu-system-x86_64 \
 	-accel tcg,thread=single -cpu max -smp "${QEMU_SMP:-2}" -m "${QEMU_MEM:-2G}" \
-	-nographic -no-reboot -nodefaults -serial "file:$log" \
+	-nographic -no-reboot -nodefaults -no-user-config -serial "file:$log" \
 	-kernel "$kernel" -initrd "$initrd" \
 	-append "console=ttyS0 panic=-1 oops=panic rdinit=/init $cmdline" \
 	</dev/null >/dev/null 2>"$log.stderr"
