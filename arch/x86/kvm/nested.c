@@ -149,13 +149,16 @@ out:
 	kvfree(old);
 }
 
-/* Give a context found in the hash to @vcpu, if nobody else holds it. */
+/*
+ * Give a context found in the hash to @vcpu, if no vCPU holds it.  A vCPU
+ * holds at most one context, its current one, and vendors put it before they
+ * load or look up another GPA, and never load or look up the GPA they hold:
+ * so a held context is always another vCPU's.
+ */
 static enum kvm_nested_ctx_outcome
 nested_ctx_attach(struct kvm *kvm, struct kvm_nested_context *ctx,
 		  struct kvm_vcpu *vcpu)
 {
-	if (ctx->vcpu == vcpu)
-		return KVM_NESTED_CTX_OWNED;
 	if (ctx->vcpu)
 		return KVM_NESTED_CTX_BUSY;
 	list_del_init(&ctx->lru);
@@ -168,7 +171,7 @@ static bool nested_ctx_detach(struct kvm_nested_ctx_table *t,
 			      struct kvm_nested_context *ctx,
 			      struct kvm_vcpu *vcpu)
 {
-	if (hlist_unhashed(&ctx->hnode) || ctx->vcpu != vcpu)
+	if (ctx->vcpu != vcpu)
 		return false;
 	ctx->vcpu = NULL;
 	list_add_tail(&ctx->lru, &t->lru);
@@ -214,7 +217,7 @@ nested_ctx_alloc(struct kvm_nested_ctx_table *t, struct kvm_vcpu *vcpu,
 		t->nr--;
 		spin_unlock(&t->lock);
 	}
-	if (*outcome == KVM_NESTED_CTX_HIT || *outcome == KVM_NESTED_CTX_OWNED)
+	if (*outcome == KVM_NESTED_CTX_HIT)
 		return ctx;
 	return NULL;
 }
@@ -227,8 +230,8 @@ nested_ctx_alloc(struct kvm_nested_ctx_table *t, struct kvm_vcpu *vcpu,
  * Returns a context attached to @vcpu, with ->gpa == @gpa, or NULL if the
  * cache is off, another vCPU holds the context of @gpa, every context is
  * attached at capacity, or memory ran out.  On NULL the caller uses a
- * private context.  A context that @vcpu already holds is returned as is.
- * A recycled context has been through ->reset_context().  May sleep.
+ * private context.  The caller holds no context: it put its previous one
+ * first.  A recycled context has been through ->reset_context().  May sleep.
  */
 struct kvm_nested_context *kvm_nested_ctx_load(struct kvm_vcpu *vcpu, gpa_t gpa)
 {
@@ -302,13 +305,55 @@ out:
 EXPORT_SYMBOL_GPL(kvm_nested_ctx_load);
 
 /**
+ * kvm_nested_ctx_lookup - attach the context of @gpa to @vcpu, if it exists
+ * @vcpu: the vCPU that will own the context
+ * @gpa: the GPA of L1's control block
+ *
+ * Like kvm_nested_ctx_load(), but only for a GPA that already has a
+ * context: a detached one is attached to @vcpu and counted as a reuse, as a
+ * load's hit is.  The caller holds no context of @gpa; unlike a load, it may
+ * hold another one, which it puts only if this returns a context.  Returns
+ * NULL, creating nothing, if
+ * the cache is off, the table has no context for @gpa, or another vCPU
+ * holds it.  It never allocates, recycles or resizes the hash, so an L1
+ * that names many pages here neither fills the table nor moves its stats.
+ * For instructions that use a control block without entering it, such as
+ * VMLOAD and VMSAVE.  Does not sleep.
+ */
+struct kvm_nested_context *kvm_nested_ctx_lookup(struct kvm_vcpu *vcpu,
+						 gpa_t gpa)
+{
+	struct kvm_nested_ctx_table *t = vcpu->kvm->arch.nested_ctx_table;
+	enum kvm_nested_ctx_outcome outcome = KVM_NESTED_CTX_NONE;
+	struct kvm_nested_context *ctx = NULL;
+
+	if (t) {
+		spin_lock(&t->lock);
+		ctx = t->buckets ? nested_ctx_find(t, gpa) : NULL;
+		if (ctx)
+			outcome = nested_ctx_attach(vcpu->kvm, ctx, vcpu);
+		else
+			outcome = KVM_NESTED_CTX_MISS;
+		spin_unlock(&t->lock);
+		if (outcome == KVM_NESTED_CTX_BUSY)
+			ctx = NULL;
+	}
+
+	trace_kvm_nested_ctx_lookup(vcpu->vcpu_id, gpa, outcome);
+	return ctx;
+}
+EXPORT_SYMBOL_GPL(kvm_nested_ctx_lookup);
+
+/**
  * kvm_nested_ctx_put - detach a context that @vcpu holds
  * @vcpu: the owner
  * @ctx: a context returned by kvm_nested_ctx_load() to @vcpu, or NULL
  *
  * The context goes to the LRU tail and stays findable by its GPA.  Nothing
- * happens for NULL, for a context that @vcpu does not hold, or for a private
- * context that is not in the table (its ->hnode unhashed, e.g. zeroed).
+ * happens for NULL.  A context that @vcpu does not hold is left alone and
+ * traced as "not-owner": vendors put only their current context, so that
+ * would be a vendor bug, and detaching another vCPU's context would let two
+ * vCPUs use it.  Private (fallback) contexts never reach here.
  */
 void kvm_nested_ctx_put(struct kvm_vcpu *vcpu, struct kvm_nested_context *ctx)
 {
@@ -328,39 +373,6 @@ void kvm_nested_ctx_put(struct kvm_vcpu *vcpu, struct kvm_nested_context *ctx)
 	trace_kvm_nested_ctx_put(vcpu->vcpu_id, gpa, outcome);
 }
 EXPORT_SYMBOL_GPL(kvm_nested_ctx_put);
-
-/**
- * kvm_nested_ctx_clear - detach the context of @gpa if @vcpu holds it
- * @vcpu: the vCPU clearing @gpa
- * @gpa: the GPA of L1's control block
- *
- * Like kvm_nested_ctx_put(), by GPA.  A GPA the table does not know, or
- * whose context is detached or held by another vCPU, is left alone.
- */
-void kvm_nested_ctx_clear(struct kvm_vcpu *vcpu, gpa_t gpa)
-{
-	struct kvm_nested_ctx_table *t = vcpu->kvm->arch.nested_ctx_table;
-	enum kvm_nested_ctx_release outcome;
-	struct kvm_nested_context *ctx;
-
-	if (!t)
-		return;
-
-	spin_lock(&t->lock);
-	ctx = t->buckets ? nested_ctx_find(t, gpa) : NULL;
-	if (!ctx)
-		outcome = KVM_NESTED_CTX_UNKNOWN;
-	else if (nested_ctx_detach(t, ctx, vcpu))
-		outcome = KVM_NESTED_CTX_DETACHED;
-	else if (ctx->vcpu)
-		outcome = KVM_NESTED_CTX_NOT_OWNER;
-	else
-		outcome = KVM_NESTED_CTX_IDLE;
-	spin_unlock(&t->lock);
-
-	trace_kvm_nested_ctx_clear(vcpu->vcpu_id, gpa, outcome);
-}
-EXPORT_SYMBOL_GPL(kvm_nested_ctx_clear);
 
 /**
  * kvm_nested_ctx_table_init - set up the table of a new VM
@@ -386,7 +398,7 @@ int kvm_nested_ctx_table_init(struct kvm *kvm)
 	spin_lock_init(&t->lock);
 	mutex_init(&t->grow_lock);
 	INIT_LIST_HEAD(&t->lru);
-	t->ratio = min(ratio, KVM_NESTED_CTX_RATIO_MAX);
+	t->ratio = ratio;
 	t->hash_mul = get_random_u64() | 1;
 	kvm->arch.nested_ctx_table = t;
 	return 0;

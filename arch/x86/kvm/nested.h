@@ -23,26 +23,25 @@ struct kvm_nested_context {
 };
 
 /*
- * Outcome of kvm_nested_ctx_load(), for the tracepoint.  HIT, ALLOC, RECYCLE
- * and OWNED return a context; the others return NULL.
+ * Outcome of kvm_nested_ctx_load() and kvm_nested_ctx_lookup(), for the
+ * tracepoints.  HIT, ALLOC and RECYCLE return a context; the others return
+ * NULL.  A lookup ends in HIT, BUSY, MISS or NONE only.
  */
 enum kvm_nested_ctx_outcome {
 	KVM_NESTED_CTX_HIT,	/* a detached context, reused */
 	KVM_NESTED_CTX_ALLOC,	/* a miss below capacity, newly allocated */
 	KVM_NESTED_CTX_RECYCLE,	/* a miss at capacity, the LRU head reset */
 	KVM_NESTED_CTX_NONE,	/* the VM has no table (cache off) */
-	KVM_NESTED_CTX_OWNED,	/* already attached to this vCPU */
 	KVM_NESTED_CTX_BUSY,	/* attached to another vCPU */
 	KVM_NESTED_CTX_FULL,	/* at capacity, every context attached */
 	KVM_NESTED_CTX_NOMEM,	/* allocation failed */
+	KVM_NESTED_CTX_MISS,	/* lookup only: no context for the GPA */
 };
 
-/* Outcome of kvm_nested_ctx_put() and kvm_nested_ctx_clear(). */
+/* Outcome of kvm_nested_ctx_put(), for its tracepoint. */
 enum kvm_nested_ctx_release {
 	KVM_NESTED_CTX_DETACHED,	/* moved to the LRU tail */
-	KVM_NESTED_CTX_UNKNOWN,		/* no context for the GPA */
-	KVM_NESTED_CTX_NOT_OWNER,	/* held by another vCPU, or not ours */
-	KVM_NESTED_CTX_IDLE,		/* already detached */
+	KVM_NESTED_CTX_NOT_OWNER,	/* not held by this vCPU: left alone */
 };
 
 int kvm_nested_ctx_table_init(struct kvm *kvm);
@@ -50,7 +49,8 @@ void kvm_nested_ctx_table_destroy(struct kvm *kvm);
 
 struct kvm_nested_context *kvm_nested_ctx_load(struct kvm_vcpu *vcpu,
 					       gpa_t gpa);
+struct kvm_nested_context *kvm_nested_ctx_lookup(struct kvm_vcpu *vcpu,
+						 gpa_t gpa);
 void kvm_nested_ctx_put(struct kvm_vcpu *vcpu, struct kvm_nested_context *ctx);
-void kvm_nested_ctx_clear(struct kvm_vcpu *vcpu, gpa_t gpa);
 
 #endif /* __ARCH_X86_KVM_NESTED_H */

@@ -10,7 +10,7 @@
 #define kvm_nested_ctx_table_destroy	fixed256_table_destroy
 #define kvm_nested_ctx_load		fixed256_load
 #define kvm_nested_ctx_put		fixed256_put
-#define kvm_nested_ctx_clear		fixed256_clear
+#define kvm_nested_ctx_lookup		fixed256_lookup
 
 #include "shim/kvm_shim.h"
 #include "../../../arch/x86/kvm/nested.c"

@@ -7,7 +7,6 @@ int fixed256_table_init(struct kvm *kvm);
 void fixed256_table_destroy(struct kvm *kvm);
 struct kvm_nested_context *fixed256_load(struct kvm_vcpu *vcpu, gpa_t gpa);
 void fixed256_put(struct kvm_vcpu *vcpu, struct kvm_nested_context *ctx);
-void fixed256_clear(struct kvm_vcpu *vcpu, gpa_t gpa);
 unsigned int fixed256_nr_buckets(struct kvm *kvm);
 
 #endif

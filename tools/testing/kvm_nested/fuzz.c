@@ -2,12 +2,21 @@
 /*
  * Random-driver fuzzer: drives the real nested.c and a simple reference model
  * (arrays and linear scans, an LRU by timestamps) with the same random
- * load/put/clear/online/racing-load/fault/destroy sequence, and asserts after
- * every operation that both agree on the outcome, on the context returned,
- * on the stats, and that the capacity bound holds.
+ * load/lookup/put/online/racing-load/fault/destroy sequence, and asserts
+ * after every operation that both agree on the outcome, on the context
+ * returned, on the stats, and that the capacity bound holds.
+ *
+ * The vCPUs call the table as vendors do: a vCPU holds at most one context,
+ * its current one, and puts it before it loads another GPA.  After a lookup
+ * hit it still holds its previous context until its next step, when it puts
+ * it (so other vCPUs may run in between, as they may in the kernel).  A few
+ * calls break the contract on purpose, as a buggy vendor would: a load or
+ * lookup of the GPA the vCPU holds (busy) and a put of a context it does not
+ * hold (not-owner); neither may change anything.
  *
  *   fuzz [-n OPS] [-s SEED] [-q]
  */
+#include <assert.h>
 #include <getopt.h>
 
 #include "shim/kvm_shim.h"
@@ -38,6 +47,12 @@ static struct model {
 	unsigned long next_id;
 	int fail_allocs, fail_kvcalloc;
 	u64 reuse, recycle;
+	/*
+	 * What each vCPU holds: its current context, and after a lookup hit
+	 * its previous one, until its next step (see above).
+	 */
+	struct m_ent *cur[MAX_VCPUS];
+	struct m_ent *prev[MAX_VCPUS];
 } m;
 
 static struct vm *vm;
@@ -82,9 +97,8 @@ static struct m_result m_attach(struct m_ent *e, int v)
 {
 	struct m_result r = { .ent = e };
 
-	if (e->owner == v) {
-		r.outcome = KVM_NESTED_CTX_OWNED;
-	} else if (e->owner >= 0) {
+	/* Held by any vCPU, the caller included. */
+	if (e->owner >= 0) {
 		r.outcome = KVM_NESTED_CTX_BUSY;
 		r.ent = NULL;
 	} else {
@@ -169,16 +183,29 @@ static struct m_result m_load(int v, gpa_t gpa, int reserved,
 	return r;
 }
 
+/* The model of a lookup: a load that never creates a context. */
+static struct m_result m_lookup(int v, gpa_t gpa)
+{
+	struct m_result r = { .outcome = KVM_NESTED_CTX_NONE };
+	struct m_ent *e;
+
+	if (!m.table)
+		return r;
+	e = m_find(gpa);
+	if (e)
+		return m_attach(e, v);
+	r.outcome = KVM_NESTED_CTX_MISS;
+	return r;
+}
+
+/* The model of a put of @e by @v. */
 static int m_release(struct m_ent *e, int v)
 {
-	if (!e)
-		return KVM_NESTED_CTX_UNKNOWN;
-	if (e->owner == v) {
-		e->owner = -1;
-		e->seq = ++m.clock;
-		return KVM_NESTED_CTX_DETACHED;
-	}
-	return e->owner >= 0 ? KVM_NESTED_CTX_NOT_OWNER : KVM_NESTED_CTX_IDLE;
+	if (e->owner != v)
+		return KVM_NESTED_CTX_NOT_OWNER;
+	e->owner = -1;
+	e->seq = ++m.clock;
+	return KVM_NESTED_CTX_DETACHED;
 }
 
 /* --- checks ------------------------------------------------------------- */
@@ -195,11 +222,11 @@ static bool fuzz_ok(bool ok, const char *file, int line, const char *cond)
 #define FUZZ_OK(cond)	fuzz_ok(!!(cond), __FILE__, __LINE__, #cond)
 
 static bool check_result(struct m_result r, struct kvm_nested_context *ctx,
-			 int v, gpa_t gpa)
+			 int v, gpa_t gpa, bool lookup)
 {
-	if (!FUZZ_OK(tr.load == r.outcome))
+	if (!FUZZ_OK((lookup ? tr.lookup : tr.load) == r.outcome))
 		return false;
-	if (!FUZZ_OK(tr.load_gpa == gpa))
+	if (!FUZZ_OK((lookup ? tr.lookup_gpa : tr.load_gpa) == gpa))
 		return false;
 	if (!FUZZ_OK(!ctx == !r.ent))
 		return false;
@@ -275,6 +302,22 @@ static bool check_state(bool deep)
 		n -= m.ent[i].owner < 0;
 	if (!FUZZ_OK(n == 0))
 		return false;
+
+	/* A vCPU holds its current context and, briefly, its previous one. */
+	for (i = 0; i < m.n; i++) {
+		struct m_ent *e = &m.ent[i];
+
+		if (e->owner < 0)
+			continue;
+		if (!FUZZ_OK(m.cur[e->owner] == e || m.prev[e->owner] == e))
+			return false;
+		if (!FUZZ_OK(e->ptr && e->ptr->vcpu == vm->vcpu[e->owner]))
+			return false;
+	}
+	for (i = 0; i < MAX_VCPUS; i++)
+		if (!FUZZ_OK((!m.cur[i] || m.cur[i]->owner == i) &&
+			     (!m.prev[i] || m.prev[i]->owner == i)))
+			return false;
 	return true;
 }
 
@@ -294,6 +337,8 @@ static void new_vm(void)
 	m.n = 0;
 	m.reuse = 0;
 	m.recycle = 0;
+	memset(m.cur, 0, sizeof(m.cur));
+	memset(m.prev, 0, sizeof(m.prev));
 }
 
 static gpa_t pick_gpa(void)
@@ -303,18 +348,54 @@ static gpa_t pick_gpa(void)
 	return rng_below(&seed, 2 * m_cap() + 3) * PAGE;
 }
 
+/* A put of @e (NULL: none) by @v, on both sides, with the same outcome. */
+static bool put_both(int v, struct m_ent *e)
+{
+	int outcome;
+	gpa_t gpa;
+
+	if (!e) {
+		kvm_nested_ctx_put(vm->vcpu[v], NULL);
+		return true;
+	}
+	gpa = e->gpa;
+	outcome = m_release(e, v);
+	kvm_nested_ctx_put(vm->vcpu[v], e->ptr);
+	return FUZZ_OK(!m.table || (tr.put == outcome && tr.put_gpa == gpa));
+}
+
+/* As a vendor before it loads another GPA: put all that @v holds. */
+static bool put_held(int v)
+{
+	struct m_ent *prev = m.prev[v], *cur = m.cur[v];
+
+	m.prev[v] = NULL;
+	m.cur[v] = NULL;
+	return put_both(v, prev) && put_both(v, cur);
+}
+
 static int race_v;
 static gpa_t race_gpa;
 static struct m_result race_res;
 static struct kvm_nested_context *race_ctx;
+/* What the racer holds, and puts before its load, as any vCPU does. */
+static struct m_ent *race_held[2];
+static struct kvm_nested_context *race_held_ptr[2];
 
 static void real_racer(struct kvm_vcpu *vcpu)
 {
+	kvm_nested_ctx_put(vm->vcpu[race_v], race_held_ptr[0]);
+	kvm_nested_ctx_put(vm->vcpu[race_v], race_held_ptr[1]);
 	race_ctx = kvm_nested_ctx_load(vm->vcpu[race_v], race_gpa);
 }
 
 static void model_racer(void)
 {
+	int i;
+
+	for (i = 0; i < 2; i++)
+		if (race_held[i])
+			m_release(race_held[i], race_v);
 	race_res = m_load(race_v, race_gpa, 1, NULL);
 }
 
@@ -324,9 +405,18 @@ static bool do_op(void)
 	struct m_result r;
 	unsigned int k = rng_below(&seed, 1000);
 	int v = rng_below(&seed, m.online);
+	long detached0;
 	struct m_ent *e;
+	bool lookup;
 	gpa_t gpa;
 	int i;
+
+	/* The put that follows a lookup hit, if @v has not made it yet. */
+	e = m.prev[v];
+	m.prev[v] = NULL;
+	why = "put after lookup";
+	if (e && !put_both(v, e))
+		return false;
 
 	if (k < 20) {
 		why = "inject alloc failure";
@@ -340,21 +430,31 @@ static bool do_op(void)
 			shim_fail_kvcalloc++;
 			m.fail_kvcalloc++;
 		}
-	} else if (k < 380) {
+	} else if (k < 400) {
 		why = "load";
 		gpa = pick_gpa();
+		if (!put_held(v))
+			return false;
 		r = m_load(v, gpa, 0, NULL);
 		ctx = kvm_nested_ctx_load(vm->vcpu[v], gpa);
-		if (!check_result(r, ctx, v, gpa))
+		if (!check_result(r, ctx, v, gpa, false))
 			return false;
-	} else if (k < 400 && m.online > 1) {
+		m.cur[v] = r.ent;
+	} else if (k < 420 && m.online > 1) {
 		why = "racing load";
 		gpa = pick_gpa();
+		if (!put_held(v))
+			return false;
 		race_v = (v + 1 + rng_below(&seed, m.online - 1)) % m.online;
 		race_gpa = rng_below(&seed, 2) ? gpa : pick_gpa();
 		race_res.ent = NULL;
 		race_res.outcome = -1;
 		race_ctx = NULL;
+		race_held[0] = m.prev[race_v];
+		race_held[1] = m.cur[race_v];
+		for (i = 0; i < 2; i++)
+			race_held_ptr[i] = race_held[i] ? race_held[i]->ptr : NULL;
+		detached0 = tr.puts[KVM_NESTED_CTX_DETACHED];
 		fv.during_alloc = real_racer;
 		r = m_load(v, gpa, 0, model_racer);
 		ctx = kvm_nested_ctx_load(vm->vcpu[v], gpa);
@@ -363,43 +463,65 @@ static bool do_op(void)
 		if (race_res.outcome >= 0) {
 			if (!FUZZ_OK(!race_ctx == !race_res.ent))
 				return false;
+			if (!FUZZ_OK(tr.puts[KVM_NESTED_CTX_DETACHED] - detached0 ==
+				     !!race_held[0] + !!race_held[1]))
+				return false;
 			if (race_ctx) {
 				if (!FUZZ_OK(to_fake(race_ctx)->id == race_res.ent->id))
 					return false;
 				race_res.ent->ptr = race_ctx;
 			}
+			m.prev[race_v] = NULL;
+			m.cur[race_v] = race_res.ent;
 		} else {
 			if (!FUZZ_OK(!race_ctx))
 				return false;
+			if (!FUZZ_OK(tr.puts[KVM_NESTED_CTX_DETACHED] == detached0))
+				return false;
 		}
-		if (!check_result(r, ctx, v, gpa))
+		if (!check_result(r, ctx, v, gpa, false))
 			return false;
-	} else if (k < 750) {
+		m.cur[v] = r.ent;
+	} else if (k < 650) {
 		why = "put";
-		/* Mostly a context this vCPU holds, sometimes another's. */
-		e = NULL;
-		for (i = 0; i < m.n; i++)
-			if (m.ent[i].ptr && m.ent[i].owner >= 0 &&
-			    (m.ent[i].owner == v || rng_below(&seed, 8) == 0)) {
-				e = &m.ent[i];
-				break;
-			}
-		if (!e) {
-			kvm_nested_ctx_put(vm->vcpu[v], NULL);
-			return check_state(false);
-		}
-		gpa = e->gpa;
-		r.outcome = m_release(e, v);
-		kvm_nested_ctx_put(vm->vcpu[v], e->ptr);
-		if (!FUZZ_OK(!m.table || (tr.put == r.outcome && tr.put_gpa == gpa)))
+		/* The current context; sometimes any other, a vendor bug. */
+		e = m.cur[v];
+		if (m.n && rng_below(&seed, 16) == 0)
+			e = &m.ent[rng_below(&seed, m.n)];
+		if (e == m.cur[v])
+			m.cur[v] = NULL;
+		if (!put_both(v, e))
 			return false;
-	} else if (k < 970) {
-		why = "clear";
+	} else if (k < 900) {
+		why = "lookup";
+		/* Of a GPA other than the current one, as vendors do. */
 		gpa = pick_gpa();
-		r.outcome = m_release(m_find(gpa), v);
-		kvm_nested_ctx_clear(vm->vcpu[v], gpa);
-		if (!FUZZ_OK(!m.table ||
-			     (tr.clear == r.outcome && tr.clear_gpa == gpa)))
+		if (m.cur[v] && m.cur[v]->gpa == gpa)
+			return check_state(false);
+		r = m_lookup(v, gpa);
+		ctx = kvm_nested_ctx_lookup(vm->vcpu[v], gpa);
+		if (!check_result(r, ctx, v, gpa, true))
+			return false;
+		if (r.ent) {
+			m.prev[v] = m.cur[v];
+			m.cur[v] = r.ent;
+		}
+	} else if (k < 930) {
+		why = "load or lookup of the GPA held";
+		if (!m.cur[v])
+			return check_state(false);
+		gpa = m.cur[v]->gpa;
+		lookup = rng_below(&seed, 2);
+		if (lookup) {
+			r = m_lookup(v, gpa);
+			ctx = kvm_nested_ctx_lookup(vm->vcpu[v], gpa);
+		} else {
+			r = m_load(v, gpa, 0, NULL);
+			ctx = kvm_nested_ctx_load(vm->vcpu[v], gpa);
+		}
+		if (!FUZZ_OK(r.outcome == KVM_NESTED_CTX_BUSY))
+			return false;
+		if (!check_result(r, ctx, v, gpa, lookup))
 			return false;
 	} else if (k < 999) {
 		why = "vCPU online";
@@ -421,20 +543,28 @@ static bool do_op(void)
 static void print_histogram(void)
 {
 	static const char * const names[] = {
-		"hit", "alloc", "recycle", "none", "owned", "busy", "full",
-		"nomem",
+		"hit", "alloc", "recycle", "none", "busy", "full", "nomem",
+		"miss",
 	};
-	long puts = 0, clears = 0;
+	static const char * const put_names[] = { "detached", "not-owner" };
 	int i;
+
+	static_assert(ARRAY_SIZE(names) == NR_LOAD_OUTCOMES, "load outcomes");
+	static_assert(ARRAY_SIZE(put_names) == NR_RELEASE_OUTCOMES,
+		      "put outcomes");
 
 	printf("fuzz: loads");
 	for (i = 0; i < NR_LOAD_OUTCOMES; i++)
-		printf(" %s %ld", names[i], tr.loads[i]);
-	for (i = 0; i < NR_RELEASE_OUTCOMES; i++) {
-		puts += tr.puts[i];
-		clears += tr.clears[i];
-	}
-	printf("; puts %ld clears %ld\n", puts, clears);
+		if (i != KVM_NESTED_CTX_MISS)
+			printf(" %s %ld", names[i], tr.loads[i]);
+	printf("; lookups");
+	for (i = 0; i < NR_LOAD_OUTCOMES; i++)
+		if (tr.lookups[i])
+			printf(" %s %ld", names[i], tr.lookups[i]);
+	printf("; puts");
+	for (i = 0; i < NR_RELEASE_OUTCOMES; i++)
+		printf(" %s %ld", put_names[i], tr.puts[i]);
+	printf("\n");
 }
 
 int main(int argc, char **argv)

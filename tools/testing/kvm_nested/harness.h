@@ -197,16 +197,16 @@ static void fv_reset(void)
 /* --- recording tracepoints ---------------------------------------------- */
 
 #ifndef SHIM_TRACE_NOP
-#define NR_LOAD_OUTCOMES	(KVM_NESTED_CTX_NOMEM + 1)
-#define NR_RELEASE_OUTCOMES	(KVM_NESTED_CTX_IDLE + 1)
+#define NR_LOAD_OUTCOMES	(KVM_NESTED_CTX_MISS + 1)
+#define NR_RELEASE_OUTCOMES	(KVM_NESTED_CTX_NOT_OWNER + 1)
 
 struct trace_rec {
-	int load, put, clear;			/* last outcomes */
-	u64 load_gpa, put_gpa, clear_gpa;
+	int load, lookup, put;			/* last outcomes */
+	u64 load_gpa, lookup_gpa, put_gpa;
 	u64 recycle_old, recycle_new;
 	long loads[NR_LOAD_OUTCOMES];
+	long lookups[NR_LOAD_OUTCOMES];
 	long puts[NR_RELEASE_OUTCOMES];
-	long clears[NR_RELEASE_OUTCOMES];
 	long recycles;
 };
 
@@ -222,18 +222,20 @@ void trace_kvm_nested_ctx_load(unsigned int vcpu_id, u64 gpa, int outcome)
 	tr.loads[outcome]++;
 }
 
+void trace_kvm_nested_ctx_lookup(unsigned int vcpu_id, u64 gpa, int outcome)
+{
+	if (shim_locks_held)
+		fv_violation("tracepoint with the lock held");
+	tr.lookup = outcome;
+	tr.lookup_gpa = gpa;
+	tr.lookups[outcome]++;
+}
+
 void trace_kvm_nested_ctx_put(unsigned int vcpu_id, u64 gpa, int outcome)
 {
 	tr.put = outcome;
 	tr.put_gpa = gpa;
 	tr.puts[outcome]++;
-}
-
-void trace_kvm_nested_ctx_clear(unsigned int vcpu_id, u64 gpa, int outcome)
-{
-	tr.clear = outcome;
-	tr.clear_gpa = gpa;
-	tr.clears[outcome]++;
 }
 
 void trace_kvm_nested_ctx_recycle(unsigned int vcpu_id, u64 old_gpa,

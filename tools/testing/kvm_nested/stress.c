@@ -1,11 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * Concurrency stress test of the real nested.c, meant to run under TSan:
- * N threads act as N vCPUs of one VM and do random load/put/clear on a small
- * shared GPA space, while vCPUs come online (so the hash grows under load).
- * Asserts that a context is never held by two vCPUs at once, that a loaded
- * context has the GPA and owner asked for, that the contexts allocated never
- * exceed the capacity, and that the stats add up at the end.
+ * N threads act as N vCPUs of one VM and call the table as vendors do, at
+ * random on a small shared GPA space: each holds at most one context, its
+ * current one, and switches to another GPA (put it, then load), looks up a
+ * GPA other than its current one (and puts the previous context on a hit),
+ * or puts it; while vCPUs come online (so the hash grows under load).
+ * Asserts that a context is never held by two vCPUs at once, that a context
+ * loaded or looked up has the GPA and owner asked for, that a put is never
+ * refused, that the contexts allocated never exceed the capacity, and that
+ * the stats add up at the end.
  *
  * Each of R rounds runs on a fresh VM, so that allocations (and allocations
  * racing for the same GPA, with a widened window) happen often.
@@ -22,7 +26,6 @@
 #define PAGE		0x1000ULL
 #define RATIO		6
 #define MAX_THREADS	16
-#define MAX_HELD	3
 
 static struct vm *vm;
 static int nr_threads = 4;
@@ -55,14 +58,25 @@ static bool stress_ok(bool ok, int v, const char *file, int line,
 
 #define STRESS_OK(cond)	stress_ok(!!(cond), v, __FILE__, __LINE__, #cond)
 
+/* Put the current context, as a vendor does when it stops using it. */
+static bool put_cur(struct kvm_vcpu *vcpu, int v,
+		    struct kvm_nested_context *cur)
+{
+	if (!cur)
+		return true;
+	__atomic_store_n(&to_fake(cur)->owner, -1, __ATOMIC_RELAXED);
+	kvm_nested_ctx_put(vcpu, cur);
+	return STRESS_OK(tr.puts[KVM_NESTED_CTX_NOT_OWNER] == 0);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct thread *th = arg;
-	struct kvm_nested_context *held[MAX_HELD];
+	struct kvm_nested_context *cur = NULL, *ctx;
 	struct kvm_vcpu *vcpu;
-	int v = th->v, nr_held = 0, i, expect;
+	int v = th->v, expect;
 	u64 seed = seed0 * 1000003 + v + 1 + th->round * 7919;
-	struct kvm_nested_context *ctx;
+	bool lookup;
 	gpa_t gpa;
 	long op;
 
@@ -71,57 +85,48 @@ static void *vcpu_thread(void *arg)
 	for (op = 0; op < nr_ops; op++) {
 		unsigned int k = rng_below(&seed, 100);
 
+		th->tr = tr;
 		/* A small hot set at first: vCPUs race to allocate it. */
 		gpa = rng_below(&seed, op < 64 ? 4 : 3 * RATIO * nr_threads) * PAGE;
-		if (k < 50 && nr_held < MAX_HELD) {
+		lookup = k >= 60 && k < 85;
+		if (k < 60) {
+			/* A switch: the current context first. */
+			if (!put_cur(vcpu, v, cur))
+				goto out;
+			cur = NULL;
 			ctx = kvm_nested_ctx_load(vcpu, gpa);
-			if (!ctx)
+		} else if (lookup) {
+			/* Of a GPA other than the current one. */
+			if (cur && cur->gpa == gpa)
 				continue;
-			if (!STRESS_OK(ctx->gpa == gpa && ctx->vcpu == vcpu))
-				goto out;
-			for (i = 0; i < nr_held; i++)
-				if (held[i] == ctx)
-					break;
-			if (i < nr_held)	/* we hold it already */
-				continue;
-			expect = -1;
-			if (!STRESS_OK(__atomic_compare_exchange_n(&to_fake(ctx)->owner,
-								   &expect, v, false,
-								   __ATOMIC_RELAXED,
-								   __ATOMIC_RELAXED)))
-				goto out;
-			/* Write the context, as a vendor would. */
-			to_fake(ctx)->pad[v] ^= 1;
-			held[nr_held++] = ctx;
-		} else if (k < 80 && nr_held) {
-			i = rng_below(&seed, nr_held);
-			ctx = held[i];
-			held[i] = held[--nr_held];
-			__atomic_store_n(&to_fake(ctx)->owner, -1, __ATOMIC_RELAXED);
-			kvm_nested_ctx_put(vcpu, ctx);
-			if (!STRESS_OK(th->tr.puts[KVM_NESTED_CTX_NOT_OWNER] == 0))
-				goto out;
+			ctx = kvm_nested_ctx_lookup(vcpu, gpa);
 		} else {
-			/* Clear by GPA: ours (detach), another's or unknown. */
-			for (i = 0; i < nr_held; i++)
-				if (held[i]->gpa == gpa)
-					break;
-			if (i < nr_held) {
-				ctx = held[i];
-				held[i] = held[--nr_held];
-				__atomic_store_n(&to_fake(ctx)->owner, -1,
-						 __ATOMIC_RELAXED);
-			}
-			kvm_nested_ctx_clear(vcpu, gpa);
+			if (!put_cur(vcpu, v, cur))
+				goto out;
+			cur = NULL;
+			continue;
 		}
-		th->tr = tr;
+		if (!ctx)
+			continue;
+		if (!STRESS_OK(ctx->gpa == gpa && ctx->vcpu == vcpu))
+			goto out;
+		expect = -1;
+		if (!STRESS_OK(__atomic_compare_exchange_n(&to_fake(ctx)->owner,
+							   &expect, v, false,
+							   __ATOMIC_RELAXED,
+							   __ATOMIC_RELAXED)))
+			goto out;
+		/* Write the context, as a vendor would. */
+		to_fake(ctx)->pad[v] ^= 1;
+		/* After a lookup hit, the previous context is put. */
+		if (lookup && !put_cur(vcpu, v, cur)) {
+			cur = ctx;
+			goto out;
+		}
+		cur = ctx;
 	}
 out:
-	while (nr_held) {
-		ctx = held[--nr_held];
-		__atomic_store_n(&to_fake(ctx)->owner, -1, __ATOMIC_RELAXED);
-		kvm_nested_ctx_put(vcpu, ctx);
-	}
+	put_cur(vcpu, v, cur);
 	th->tr = tr;
 	return NULL;
 }
@@ -153,7 +158,8 @@ static int run_round(int round)
 		pthread_join(threads[i].tid, NULL);
 
 	for (i = 0; i < nr_threads; i++) {
-		hit += threads[i].tr.loads[KVM_NESTED_CTX_HIT];
+		hit += threads[i].tr.loads[KVM_NESTED_CTX_HIT] +
+		       threads[i].tr.lookups[KVM_NESTED_CTX_HIT];
 		recycle += threads[i].tr.loads[KVM_NESTED_CTX_RECYCLE];
 		alloc += threads[i].tr.loads[KVM_NESTED_CTX_ALLOC];
 	}

@@ -14,14 +14,14 @@ static struct kvm_nested_context *ld(struct vm *vm, int v, gpa_t gpa)
 	return kvm_nested_ctx_load(vm->vcpu[v], gpa);
 }
 
+static struct kvm_nested_context *lk(struct vm *vm, int v, gpa_t gpa)
+{
+	return kvm_nested_ctx_lookup(vm->vcpu[v], gpa);
+}
+
 static void put(struct vm *vm, int v, struct kvm_nested_context *ctx)
 {
 	kvm_nested_ctx_put(vm->vcpu[v], ctx);
-}
-
-static void clr(struct vm *vm, int v, gpa_t gpa)
-{
-	kvm_nested_ctx_clear(vm->vcpu[v], gpa);
 }
 
 /* The GPAs on the LRU list, head first (white box). */
@@ -87,19 +87,52 @@ static void test_hit_and_miss(void)
 	CHECK_EQ(fv.live, 0);
 }
 
-/* Loading a GPA the vCPU already holds returns it, and counts nothing. */
-static void test_owned_reload(void)
+/*
+ * A load or a lookup of the GPA the caller itself holds (which vendors never
+ * do) is busy like any held context: NULL, the context stays the caller's,
+ * and nothing is counted, allocated, recycled or moved, even at capacity.
+ */
+static void test_own_gpa_busy(void)
 {
-	struct vm *vm = vm_create(8, 1, 1);
-	struct kvm_nested_context *a;
+	struct vm *vm = vm_create(1, 1, 1);
+	struct kvm_nested_context *a, *b;
+	long puts0[NR_RELEASE_OUTCOMES], recycles0;
+	gpa_t lru[2];
 
+	b = ld(vm, 0, 2 * PAGE);
+	put(vm, 0, b);
+	/* At capacity: the one context recycled, held by the caller. */
 	a = ld(vm, 0, PAGE);
-	CHECK(ld(vm, 0, PAGE) == a);
-	CHECK_EQ(tr.load, KVM_NESTED_CTX_OWNED);
-	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 0);
-	CHECK_EQ(fv.allocs, 1);
+	CHECK(a == b);
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_RECYCLE);
+	memcpy(puts0, tr.puts, sizeof(puts0));
+	recycles0 = tr.recycles;
+
+	CHECK(!ld(vm, 0, PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_BUSY);
+	CHECK_EQ(tr.load_gpa, PAGE);
+	CHECK(!lk(vm, 0, PAGE));
+	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_BUSY);
+	CHECK_EQ(tr.lookup_gpa, PAGE);
+
 	CHECK(a->vcpu == vm->vcpu[0]);
-	CHECK_EQ(lru_gpas(vm, NULL, 0), 0);
+	CHECK_EQ(a->gpa, PAGE);
+	CHECK_EQ(to_fake(a)->resets, 1);
+	CHECK_EQ(lru_gpas(vm, lru, 2), 0);
+	CHECK_EQ(hashed(vm), 1);
+	CHECK_EQ(vm_table(vm)->nr, 1);
+	CHECK_EQ(fv.alloc_calls, 1);
+	CHECK_EQ(tr.recycles, recycles0);
+	CHECK(!memcmp(puts0, tr.puts, sizeof(puts0)));
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 0);
+	CHECK_EQ(vm->kvm.stat.nested_context_recycle, 1);
+	CHECK_EQ(vm->kvm.stat.nested_context_count, 1);
+
+	/* The caller still holds it, and puts it as usual. */
+	put(vm, 0, a);
+	CHECK_EQ(tr.put, KVM_NESTED_CTX_DETACHED);
+	CHECK_EQ(lru_gpas(vm, lru, 2), 1);
+	CHECK_EQ(lru[0], PAGE);
 	vm_destroy(vm);
 }
 
@@ -144,8 +177,8 @@ static void test_lru_recycle_order(void)
 	CHECK_EQ(fv.allocs, 8);
 	/* The old GPAs are gone from the hash. */
 	for (i = 0; i < 8; i++) {
-		clr(vm, 0, (i + 1) * PAGE);
-		CHECK_EQ(tr.clear, KVM_NESTED_CTX_UNKNOWN);
+		CHECK(!lk(vm, 0, (i + 1) * PAGE));
+		CHECK_EQ(tr.lookup, KVM_NESTED_CTX_MISS);
 	}
 	vm_destroy(vm);
 }
@@ -227,46 +260,21 @@ static void test_same_gpa_two_vcpus(void)
 	vm_destroy(vm);
 }
 
-static void test_clear_unknown(void)
-{
-	struct vm *vm = vm_create(8, 1, 1);
-	struct kvm_nested_context *a;
-	gpa_t lru[2];
-
-	/* Before the first load: no hash yet. */
-	clr(vm, 0, PAGE);
-	CHECK_EQ(tr.clear, KVM_NESTED_CTX_UNKNOWN);
-	put(vm, 0, NULL);
-
-	a = ld(vm, 0, PAGE);
-	put(vm, 0, a);
-	clr(vm, 0, 2 * PAGE);
-	CHECK_EQ(tr.clear, KVM_NESTED_CTX_UNKNOWN);
-	CHECK_EQ(lru_gpas(vm, lru, 2), 1);
-	CHECK_EQ(vm->kvm.stat.nested_context_count, 1);
-	/* Clearing a detached context leaves it where it is. */
-	clr(vm, 0, PAGE);
-	CHECK_EQ(tr.clear, KVM_NESTED_CTX_IDLE);
-	CHECK_EQ(lru_gpas(vm, lru, 2), 1);
-	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 0);
-	CHECK_EQ(vm->kvm.stat.nested_context_recycle, 0);
-	vm_destroy(vm);
-}
-
-/* An L2 moving to another L1 vCPU: clear on one, load on the other. */
-static void test_clear_then_load_other(void)
+/* An L2 moving to another L1 vCPU: put on one, load on the other. */
+static void test_put_then_load_other(void)
 {
 	struct vm *vm = vm_create(8, 2, 2);
 	struct kvm_nested_context *a;
 
 	a = ld(vm, 0, PAGE);
-	/* VMCLEAR by the vCPU that does not hold it does nothing. */
-	clr(vm, 1, PAGE);
-	CHECK_EQ(tr.clear, KVM_NESTED_CTX_NOT_OWNER);
+	/* Until vCPU 0 puts it, vCPU 1 cannot have it. */
+	CHECK(!ld(vm, 1, PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_BUSY);
 	CHECK(a->vcpu == vm->vcpu[0]);
 
-	clr(vm, 0, PAGE);
-	CHECK_EQ(tr.clear, KVM_NESTED_CTX_DETACHED);
+	put(vm, 0, a);
+	CHECK_EQ(tr.put, KVM_NESTED_CTX_DETACHED);
+	CHECK_EQ(tr.put_gpa, PAGE);
 	CHECK(!a->vcpu);
 	CHECK(ld(vm, 1, PAGE) == a);
 	CHECK_EQ(tr.load, KVM_NESTED_CTX_HIT);
@@ -274,6 +282,15 @@ static void test_clear_then_load_other(void)
 	CHECK_EQ(a->gpa, PAGE);
 	CHECK_EQ(to_fake(a)->resets, 0);
 	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 1);
+
+	/* And back, by a lookup (a VMLOAD before the VMRUN, on SVM). */
+	put(vm, 1, a);
+	CHECK(lk(vm, 0, PAGE) == a);
+	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_HIT);
+	CHECK(a->vcpu == vm->vcpu[0]);
+	CHECK_EQ(to_fake(a)->resets, 0);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 2);
+	CHECK_EQ(fv.alloc_calls, 1);
 	vm_destroy(vm);
 }
 
@@ -300,7 +317,10 @@ static void test_alloc_failure(void)
 	CHECK(!ld(vm, 0, PAGE));
 	CHECK_EQ(tr.load, KVM_NESTED_CTX_NOMEM);
 	CHECK_EQ(fv.alloc_calls, 0);
-	clr(vm, 0, PAGE);
+	/* No hash yet: a lookup finds nothing, and sizes nothing. */
+	CHECK(!lk(vm, 0, PAGE));
+	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_MISS);
+	CHECK(!vm_table(vm)->buckets);
 	CHECK(ld(vm, 0, PAGE));
 	CHECK_EQ(tr.load, KVM_NESTED_CTX_ALLOC);
 	vm_destroy(vm);
@@ -468,7 +488,7 @@ static void test_ratio_zero_and_param(void)
 	CHECK(!vm_table(vm));
 	CHECK(!ld(vm, 0, PAGE));
 	CHECK_EQ(tr.load, KVM_NESTED_CTX_NONE);
-	clr(vm, 0, PAGE);
+	CHECK(!lk(vm, 0, PAGE));
 	put(vm, 0, NULL);
 	CHECK_EQ(fv.alloc_calls, 0);
 	vm_destroy(vm);
@@ -480,6 +500,13 @@ static void test_ratio_zero_and_param(void)
 	CHECK_EQ(set_ratio_param("4294967304"), -EINVAL);
 	CHECK_EQ(set_ratio_param("64"), 0);
 	CHECK_EQ(get_ratio_param(), 64);
+	/* A rejected value leaves the parameter as it was... */
+	CHECK_EQ(set_ratio_param("65"), -EINVAL);
+	CHECK_EQ(get_ratio_param(), 64);
+	/* ...which is the only bound: the table takes the ratio as it is. */
+	vm = vm_create(64, 1, 1);
+	CHECK_EQ(vm_table(vm)->ratio, 64);
+	vm_destroy(vm);
 
 	/* Read at VM creation: a later change does not affect the VM. */
 	vm = vm_create(1, 1, 1);
@@ -528,19 +555,48 @@ static void test_destroy_mixed(void)
 	CHECK_EQ(fv.frees, 8);
 }
 
-/* put() of a context that is not in the table is a no-op. */
-static void test_put_foreign(void)
+/*
+ * put() of a context that the vCPU does not hold (which vendors never do) is
+ * a no-op traced not-owner, whether another vCPU holds it or it is detached
+ * already; put() of NULL does nothing at all.
+ */
+static void test_put_not_held(void)
 {
-	struct vm *vm = vm_create(8, 1, 1);
-	struct kvm_nested_context priv;
+	struct vm *vm = vm_create(8, 2, 2);
+	struct kvm_nested_context *a, *b, *c;
+	long puts0[NR_RELEASE_OUTCOMES];
+	gpa_t lru[4];
 
-	memset(&priv, 0, sizeof(priv));
-	priv.vcpu = vm->vcpu[0];
-	ld(vm, 0, PAGE);
-	put(vm, 0, &priv);
+	a = ld(vm, 0, 1 * PAGE);
+	b = ld(vm, 1, 2 * PAGE);
+	put(vm, 1, b);
+	c = ld(vm, 1, 3 * PAGE);
+	put(vm, 1, c);
+
+	/* Another vCPU's. */
+	put(vm, 1, a);
 	CHECK_EQ(tr.put, KVM_NESTED_CTX_NOT_OWNER);
-	CHECK_EQ(lru_gpas(vm, NULL, 0), 0);
-	CHECK(priv.vcpu == vm->vcpu[0]);
+	CHECK_EQ(tr.put_gpa, 1 * PAGE);
+	CHECK(a->vcpu == vm->vcpu[0]);
+
+	/* Detached, by any vCPU: it keeps its place on the LRU. */
+	put(vm, 0, b);
+	CHECK_EQ(tr.put, KVM_NESTED_CTX_NOT_OWNER);
+	CHECK_EQ(tr.put_gpa, 2 * PAGE);
+	put(vm, 1, b);
+	CHECK_EQ(tr.put, KVM_NESTED_CTX_NOT_OWNER);
+	CHECK(!b->vcpu);
+	CHECK_EQ(lru_gpas(vm, lru, 4), 2);
+	CHECK_EQ(lru[0], 2 * PAGE);
+	CHECK_EQ(lru[1], 3 * PAGE);
+
+	memcpy(puts0, tr.puts, sizeof(puts0));
+	put(vm, 0, NULL);
+	CHECK(!memcmp(puts0, tr.puts, sizeof(puts0)));
+	CHECK(a->vcpu == vm->vcpu[0]);
+	CHECK_EQ(lru_gpas(vm, lru, 4), 2);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 0);
+	CHECK_EQ(vm->kvm.stat.nested_context_count, 3);
 	vm_destroy(vm);
 }
 
@@ -548,27 +604,35 @@ static void test_put_foreign(void)
 static void test_stats_arithmetic(void)
 {
 	struct vm *vm = vm_create(2, 3, 3);
-	struct kvm_nested_context *held[3] = { 0 };
+	struct kvm_nested_context *held[3] = { 0 }, *ctx;
+	long loads0[NR_LOAD_OUTCOMES], lookups0[NR_LOAD_OUTCOMES];
 	u64 seed = 12345;
-	long loads0[NR_LOAD_OUTCOMES];
+	gpa_t gpa;
 	int i, v;
 
 	memcpy(loads0, tr.loads, sizeof(loads0));
+	memcpy(lookups0, tr.lookups, sizeof(lookups0));
+	/* As vendors do: each vCPU holds at most one context, its current. */
 	for (i = 0; i < 20000; i++) {
 		v = rng_below(&seed, 3);
+		gpa = rng_below(&seed, 12) * PAGE;
 		if (held[v] && rng_below(&seed, 2)) {
 			put(vm, v, held[v]);
 			held[v] = NULL;
 		} else if (!held[v]) {
-			held[v] = ld(vm, v, rng_below(&seed, 12) * PAGE);
-		} else {
-			clr(vm, v, rng_below(&seed, 12) * PAGE);
-			if (!held[v]->vcpu)
-				held[v] = NULL;
+			held[v] = ld(vm, v, gpa);
+		} else if (gpa != held[v]->gpa) {
+			/* The previous context is put only after a hit. */
+			ctx = lk(vm, v, gpa);
+			if (ctx) {
+				put(vm, v, held[v]);
+				held[v] = ctx;
+			}
 		}
 	}
 	CHECK_EQ(vm->kvm.stat.nested_context_reuse,
-		 tr.loads[KVM_NESTED_CTX_HIT] - loads0[KVM_NESTED_CTX_HIT]);
+		 tr.loads[KVM_NESTED_CTX_HIT] - loads0[KVM_NESTED_CTX_HIT] +
+		 tr.lookups[KVM_NESTED_CTX_HIT] - lookups0[KVM_NESTED_CTX_HIT]);
 	CHECK_EQ(vm->kvm.stat.nested_context_recycle,
 		 tr.loads[KVM_NESTED_CTX_RECYCLE] - loads0[KVM_NESTED_CTX_RECYCLE]);
 	CHECK_EQ(vm->kvm.stat.nested_context_count,
@@ -576,8 +640,125 @@ static void test_stats_arithmetic(void)
 	CHECK_EQ(vm->kvm.stat.nested_context_count, fv.live);
 	CHECK_EQ(vm->kvm.stat.nested_context_recycle, fv.resets);
 	CHECK(vm->kvm.stat.nested_context_reuse > 1000);
+	CHECK(tr.lookups[KVM_NESTED_CTX_HIT] - lookups0[KVM_NESTED_CTX_HIT] > 100);
 	CHECK(vm->kvm.stat.nested_context_recycle > 1000);
 	CHECK_EQ(vm->kvm.stat.nested_context_count, 6);
+	vm_destroy(vm);
+}
+
+/*
+ * A lookup attaches a detached context, wherever it was, and counts a reuse
+ * like a load; a lookup or a load of the same GPA then finds it busy, even
+ * for the vCPU that now holds it.
+ */
+static void test_lookup_attaches_detached(void)
+{
+	struct vm *vm = vm_create(8, 2, 2);
+	struct kvm_nested_context *a, *b;
+	gpa_t lru[4];
+
+	a = ld(vm, 0, 1 * PAGE);
+	b = ld(vm, 1, 2 * PAGE);
+	put(vm, 0, a);
+	put(vm, 1, b);
+	CHECK_EQ(lru_gpas(vm, lru, 4), 2);
+
+	CHECK(lk(vm, 1, 1 * PAGE) == a);
+	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_HIT);
+	CHECK_EQ(tr.lookup_gpa, 1 * PAGE);
+	CHECK(a->vcpu == vm->vcpu[1]);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 1);
+	CHECK_EQ(lru_gpas(vm, lru, 4), 1);
+	CHECK_EQ(lru[0], 2 * PAGE);
+
+	/* Held now: a lookup or a load by the holder counts nothing more. */
+	CHECK(!lk(vm, 1, 1 * PAGE));
+	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_BUSY);
+	CHECK(!ld(vm, 1, 1 * PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_BUSY);
+	CHECK(a->vcpu == vm->vcpu[1]);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 1);
+	CHECK_EQ(fv.alloc_calls, 2);
+	CHECK_EQ(to_fake(a)->resets, 0);
+	vm_destroy(vm);
+	CHECK_EQ(fv.live, 0);
+}
+
+/*
+ * A lookup never creates a context: not before the first load (no hash
+ * yet), not below capacity, not by recycling at capacity.  The table, the
+ * LRU order and the stats stay as they were.
+ */
+static void test_lookup_never_creates(void)
+{
+	struct vm *vm = vm_create(1, 2, 2);
+	struct kvm_nested_context *a, *b;
+	gpa_t lru[4];
+	int i;
+
+	CHECK(!lk(vm, 0, 1 * PAGE));
+	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_MISS);
+	CHECK(!vm_table(vm)->buckets);
+
+	a = ld(vm, 0, 1 * PAGE);
+	CHECK(a);
+	for (i = 0; i < 100; i++)
+		CHECK(!lk(vm, 1, (100 + i) * PAGE));
+	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_MISS);
+	CHECK_EQ(tr.lookup_gpa, 199 * PAGE);
+	CHECK_EQ(fv.alloc_calls, 1);
+	CHECK_EQ(hashed(vm), 1);
+	CHECK_EQ(vm_table(vm)->nr, 1);
+
+	/* At capacity, every context detached: still no recycling. */
+	b = ld(vm, 1, 2 * PAGE);
+	put(vm, 1, b);
+	put(vm, 0, a);
+	CHECK(!lk(vm, 0, 3 * PAGE));
+	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_MISS);
+	CHECK_EQ(fv.alloc_calls, 2);
+	CHECK_EQ(to_fake(a)->resets + to_fake(b)->resets, 0);
+	CHECK_EQ(lru_gpas(vm, lru, 4), 2);
+	CHECK_EQ(lru[0], 2 * PAGE);
+	CHECK_EQ(lru[1], 1 * PAGE);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 0);
+	CHECK_EQ(vm->kvm.stat.nested_context_recycle, 0);
+	CHECK_EQ(vm->kvm.stat.nested_context_count, 2);
+	vm_destroy(vm);
+	CHECK_EQ(fv.live, 0);
+}
+
+/* A lookup never takes a context that another vCPU holds. */
+static void test_lookup_busy(void)
+{
+	struct vm *vm = vm_create(8, 2, 2);
+	struct kvm_nested_context *a;
+
+	a = ld(vm, 0, PAGE);
+	CHECK(!lk(vm, 1, PAGE));
+	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_BUSY);
+	CHECK(a->vcpu == vm->vcpu[0]);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 0);
+	CHECK_EQ(lru_gpas(vm, NULL, 0), 0);
+
+	put(vm, 0, a);
+	CHECK(lk(vm, 1, PAGE) == a);
+	CHECK(!lk(vm, 0, PAGE));
+	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_BUSY);
+	CHECK(!ld(vm, 0, PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_BUSY);
+	CHECK(a->vcpu == vm->vcpu[1]);
+	vm_destroy(vm);
+}
+
+/* Cache off: a lookup returns NULL and touches nothing. */
+static void test_lookup_cache_off(void)
+{
+	struct vm *vm = vm_create(0, 1, 1);
+
+	CHECK(!lk(vm, 0, PAGE));
+	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_NONE);
+	CHECK_EQ(fv.alloc_calls, 0);
 	vm_destroy(vm);
 }
 
@@ -587,13 +768,12 @@ static const struct {
 	void (*fn)(void);
 } tests[] = {
 	T(hit_and_miss),
-	T(owned_reload),
+	T(own_gpa_busy),
 	T(lru_recycle_order),
 	T(capacity_never_exceeded),
 	T(full_all_attached),
 	T(same_gpa_two_vcpus),
-	T(clear_unknown),
-	T(clear_then_load_other),
+	T(put_then_load_other),
 	T(alloc_failure),
 	T(hash_growth),
 	T(hash_spread),
@@ -601,8 +781,12 @@ static const struct {
 	T(ratio_zero_and_param),
 	T(no_vendor_hooks),
 	T(destroy_mixed),
-	T(put_foreign),
+	T(put_not_held),
 	T(stats_arithmetic),
+	T(lookup_attaches_detached),
+	T(lookup_never_creates),
+	T(lookup_busy),
+	T(lookup_cache_off),
 };
 
 int main(int argc, char **argv)

@@ -28,6 +28,9 @@ static void nested_vmx_ctx_init(struct vmx_nested_context *ctx,
 			      KVM_REQ_GET_NESTED_STATE_PAGES);
 	kvm_gpc_init_for_vcpu(&ctx->pi_desc, kvm, vcpu,
 			      KVM_REQ_GET_NESTED_STATE_PAGES);
+#ifdef CONFIG_KVM_HYPERV
+	kvm_gpc_init(&ctx->evmcs, kvm);
+#endif
 }
 
 /* Drop every mapping; the caches are re-activated at the next use. */
@@ -37,6 +40,9 @@ static void nested_vmx_ctx_deactivate(struct vmx_nested_context *ctx)
 	kvm_gpc_deactivate(&ctx->apic_access);
 	kvm_gpc_deactivate(&ctx->virtual_apic);
 	kvm_gpc_deactivate(&ctx->pi_desc);
+#ifdef CONFIG_KVM_HYPERV
+	kvm_gpc_deactivate(&ctx->evmcs);
+#endif
 }
 
 static void nested_vmx_ctx_set_vcpu(struct vmx_nested_context *ctx,
@@ -178,18 +184,17 @@ int nested_vmx_gpc_refresh(struct gfn_to_pfn_cache *gpc, gpa_t gpa,
 hpa_t nested_vmx_gpc_hpa(struct gfn_to_pfn_cache *gpc, gpa_t gpa,
 			 unsigned long len)
 {
-	unsigned long flags;
 	hpa_t hpa;
 
-	read_lock_irqsave(&gpc->lock, flags);
+	read_lock(&gpc->lock);
 	while (!nested_vmx_gpc_check(gpc, gpa, len)) {
-		read_unlock_irqrestore(&gpc->lock, flags);
+		read_unlock(&gpc->lock);
 		if (nested_vmx_gpc_refresh(gpc, gpa, len))
 			return INVALID_PAGE;
-		read_lock_irqsave(&gpc->lock, flags);
+		read_lock(&gpc->lock);
 	}
 	hpa = pfn_to_hpa(gpc->pfn) + offset_in_page(gpa);
-	read_unlock_irqrestore(&gpc->lock, flags);
+	read_unlock(&gpc->lock);
 
 	return hpa;
 }

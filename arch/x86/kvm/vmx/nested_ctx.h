@@ -18,6 +18,10 @@
  * A context is either one of the VM's table (struct kvm_nested_context, keyed
  * by the VMPTR) or the vCPU's private one, used when the table has none to
  * give.  Both behave the same.
+ *
+ * For an enlightened VMCS the context is keyed by the eVMCS GPA and @evmcs
+ * maps the eVMCS page itself.  Only KVM reads and writes it, under the
+ * cache's lock, so it is not owned by a vCPU.
  */
 struct vmx_nested_context {
 	struct kvm_nested_context base;
@@ -25,6 +29,9 @@ struct vmx_nested_context {
 	struct gfn_to_pfn_cache apic_access;
 	struct gfn_to_pfn_cache virtual_apic;
 	struct gfn_to_pfn_cache pi_desc;
+#ifdef CONFIG_KVM_HYPERV
+	struct gfn_to_pfn_cache evmcs;
+#endif
 };
 
 struct kvm_nested_context *nested_vmx_alloc_context(struct kvm_vcpu *vcpu);

@@ -369,13 +369,13 @@ extern struct kvm_x86_ops kvm_x86_ops;
 
 #ifdef SHIM_TRACE_NOP
 static inline void trace_kvm_nested_ctx_load(unsigned int v, u64 g, int o) {}
+static inline void trace_kvm_nested_ctx_lookup(unsigned int v, u64 g, int o) {}
 static inline void trace_kvm_nested_ctx_put(unsigned int v, u64 g, int o) {}
-static inline void trace_kvm_nested_ctx_clear(unsigned int v, u64 g, int o) {}
 static inline void trace_kvm_nested_ctx_recycle(unsigned int v, u64 o, u64 n) {}
 #else
 void trace_kvm_nested_ctx_load(unsigned int vcpu_id, u64 gpa, int outcome);
+void trace_kvm_nested_ctx_lookup(unsigned int vcpu_id, u64 gpa, int outcome);
 void trace_kvm_nested_ctx_put(unsigned int vcpu_id, u64 gpa, int outcome);
-void trace_kvm_nested_ctx_clear(unsigned int vcpu_id, u64 gpa, int outcome);
 void trace_kvm_nested_ctx_recycle(unsigned int vcpu_id, u64 old_gpa,
 				  u64 new_gpa);
 #endif

@@ -30,8 +30,13 @@
  * After every mode the VM stats nested_context_reuse and
  * nested_context_recycle must equal those of a model of the cache that the
  * host runs on the same sequence of VMRUNs, and closed forms where there is
- * one.  With nested_context_ratio=0 both stay 0.  A KVM without the cache
- * has no such stats, and the test fails.
+ * one, and nested_context_count the contexts of the model.  With
+ * nested_context_ratio=0 all stay 0.  A KVM without the cache has no such
+ * stats, and the test fails.
+ *
+ * Except in bench, L1 VMSAVEs its own state to a page of its own before
+ * each VMRUN and VMLOADs it after, as KVM does as L1: that page is never
+ * VMRUN and must not get a context.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,6 +94,7 @@ struct l2_result {
 struct mailbox {
 	uint32_t op;
 	uint32_t n;
+	uint64_t area_gpa;	/* L1's own VMSAVE/VMLOAD area, 0 for none */
 	uint32_t list[BATCH_MAX];
 	struct l2_result res[BATCH_MAX];
 };
@@ -141,13 +147,32 @@ static void l1_setup_l2(struct l2_desc *l2, uint64_t hsave_gpa)
 	vmcb->save.rax = l2->id;
 }
 
-static void l1_run_one(struct l2_desc *l2, struct l2_result *res)
+/*
+ * Like KVM as L1, keep L1's own VMLOAD/VMSAVE state in a page of its own
+ * around each VMRUN; the page is never VMRUN, so it must get no context.
+ */
+static void l1_vmsave_area(uint64_t gpa)
+{
+	if (gpa)
+		asm volatile("vmsave %%rax" : : "a" (gpa) : "memory");
+}
+
+static void l1_vmload_area(uint64_t gpa)
+{
+	if (gpa)
+		asm volatile("vmload %%rax" : : "a" (gpa) : "memory");
+}
+
+static void l1_run_one(struct l2_desc *l2, struct l2_result *res,
+		       uint64_t area_gpa)
 {
 	struct vmcb *vmcb = (struct vmcb *)l2->vmcb;
 	uint64_t msr_exits = 0;
 
 	for (;;) {
+		l1_vmsave_area(area_gpa);
 		l1_vmrun(l2->vmcb_gpa);
+		l1_vmload_area(area_gpa);
 		if (vmcb->control.exit_code != SVM_EXIT_MSR || msr_exits >= 2)
 			break;
 		/* An intercepted RDMSR: emulate it as reading 0. */
@@ -182,7 +207,8 @@ static void l1_guest_code(struct mailbox *mb, struct l2_desc *l2s,
 			break;
 		case OP_RUN:
 			for (i = 0; i < mb->n; i++)
-				l1_run_one(&l2s[mb->list[i]], &mb->res[i]);
+				l1_run_one(&l2s[mb->list[i]], &mb->res[i],
+					   mb->area_gpa);
 			break;
 		case OP_SVME_OFF:
 			wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~EFER_SVME);
@@ -202,7 +228,10 @@ static void l1_guest_code(struct mailbox *mb, struct l2_desc *l2s,
  * contexts keyed by vmcb12 page, attached to at most one vCPU, detached
  * ones recycled least recently detached first, at most @cap of them.
  * A vCPU keeps its context until it VMRUNs another vmcb12 or clears
- * EFER.SVME.
+ * EFER.SVME.  A VMLOAD or VMSAVE that takes a detached context attaches it
+ * early; L1 here VMLOADs exactly the vmcb12 it VMRUNs next, so that counts
+ * as the VMRUN would.  L1's own VMLOAD/VMSAVE area is never VMRUN and gets
+ * no context: it changes nothing.
  */
 struct model_ctx {
 	uint64_t gpa;
@@ -375,6 +404,8 @@ static struct test *test_create(int nr_vcpus, int nr_l2)
 		gva = vm_vaddr_alloc(t->vm, sizeof(struct mailbox),
 				     KVM_UTIL_MIN_VADDR);
 		t->mb[v] = addr_gva2hva(t->vm, gva);
+		t->mb[v]->area_gpa = addr_gva2gpa(t->vm,
+						  vm_vaddr_alloc_page(t->vm));
 		vcpu_args_set(t->vcpus[v], 3, gva, l2s_gva,
 			      addr_gva2gpa(t->vm, hsave));
 		/* Up to the first GUEST_SYNC. */
@@ -468,6 +499,7 @@ static void check_stats(struct test *t, const char *what)
 {
 	uint64_t reuse = vm_nested_ctx_stat(t->vm, "nested_context_reuse");
 	uint64_t recycle = vm_nested_ctx_stat(t->vm, "nested_context_recycle");
+	uint64_t count = vm_nested_ctx_stat(t->vm, "nested_context_count");
 
 	pr_info("%-28s loads %6lu  reuse %6lu  recycle %6lu  (capacity %u)\n",
 		what, t->model.loads, reuse, recycle, t->model.cap);
@@ -477,6 +509,10 @@ static void check_stats(struct test *t, const char *what)
 	TEST_ASSERT(recycle == t->model.recycle,
 		    "%s: nested_context_recycle %lu, want %lu", what, recycle,
 		    t->model.recycle);
+	/* Contexts only for vmcb12s, none for L1's VMLOAD/VMSAVE areas. */
+	TEST_ASSERT(count == t->model.nr,
+		    "%s: nested_context_count %lu, want %u", what, count,
+		    t->model.nr);
 	if (t->ratio <= 0)
 		TEST_ASSERT(!reuse && !recycle, "cache off, but stats moved");
 
@@ -719,6 +755,8 @@ static void test_bench(void)
 	int n;
 
 	TEST_ASSERT(c >= 2, "bench: needs at least 2 L2s");
+	/* The switch alone: VMLOAD, VMRUN and VMSAVE of the vmcb12s. */
+	t->mb[0]->area_gpa = 0;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (done < total) {
 		n = total - done < BATCH_MAX ? total - done : BATCH_MAX;
