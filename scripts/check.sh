@@ -7,6 +7,7 @@
 #   build   kvm.ko, kvm-intel.ko, kvm-amd.ko (vermagic checked) and selftests
 #   lint    checkpatch --strict, sparse, gcc W=1, clang: no new warnings
 #   series  the format-patch series applies to the pristine tree in order,
+#           every new file at the repository root is what the series ships,
 #           and the tree builds (W=1, no warnings) after every commit
 #   qemu    tests/qemu.list with our kvm-amd under QEMU TCG (nested SVM)
 #   bochs   tests/bochs.list with our kvm-intel under Bochs (nested VMX)
@@ -128,6 +129,16 @@ if want series; then
 	else
 		tail -20 "$logdir/series.log"
 		record FAIL "series: see $logdir/series.log"
+	fi
+	# One source of truth: what the series ships is what the repository
+	# holds, and no patch modifies a file the series adds (series.sh check,
+	# run by the tree build and by patchset.sh).
+	if make --no-print-directory -s -C "$REPO" tree >"$logdir/series-files.log" 2>&1 &&
+	   "$here/series.sh" verify "$REPO" "$TREE" >>"$logdir/series-files.log" 2>&1; then
+		record PASS "series: $(tail -1 "$logdir/series-files.log")"
+	else
+		tail -20 "$logdir/series-files.log"
+		record FAIL "series: new files, see $logdir/series-files.log"
 	fi
 	"$here/series-build.sh" 2>&1 | tee "$logdir/series-build.log"
 	counts series-build "$logdir/series-build.log" "${PIPESTATUS[0]}"

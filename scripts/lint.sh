@@ -4,7 +4,8 @@
 # make lint: no new warnings, per checker.
 #
 #   checkpatch  --strict on every patch of the format-patch series (which
-#               carries the new files too): our lines only, so 0 is the bar
+#               carries the new files too) and on each file of the userspace
+#               harness: our lines only, so 0 is the bar
 #   gcc-W=1     gcc W=1 build of the KVM modules
 #   sparse      C=2 CF=-Wno-cast-truncate on the same build
 #   clang       LLVM=1 W=1 build against a clang-configured tree
@@ -58,6 +59,13 @@ for p in "$L"/patchset/*.patch; do
 		--showfile --ignore "$global" "$p" | grep -E ': (ERROR|WARNING|CHECK):' |
 		grep -v -E "^tools/testing/kvm_nested/shim/.*: [A-Z]+:($shim):" |
 		sed "s|^|$(basename "$p"): |" >>"$L/checkpatch.txt"
+done
+# The userspace harness is not in the series: check its files as files.
+for f in $(cd "$REPO" && git ls-files 'tools/testing/kvm_nested/*.[ch]'); do
+	perl "$KSRC/scripts/checkpatch.pl" --strict --no-tree --terse --show-types \
+		--ignore "$global" -f "$REPO/$f" | grep -E ': (ERROR|WARNING|CHECK):' |
+		sed "s|^$REPO/||" |
+		grep -v -E "^tools/testing/kvm_nested/shim/.*: [A-Z]+:($shim):" >>"$L/checkpatch.txt"
 done
 verdict checkpatch "$(wc -l <"$L/checkpatch.txt")" "$L/checkpatch.txt"
 

@@ -3,8 +3,8 @@
 #
 # make series-build: apply the series one commit at a time to a copy of the
 # pristine tree and build after each: the KVM modules when the commit
-# touches the kernel side, the selftests when it touches them, the unit
-# harness when it touches that.  Every commit must build on its own.
+# touches the kernel side (with W=1 and no warning), the selftests when it
+# touches them.  Every commit must build on its own.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -54,18 +54,6 @@ while read -r patch files; do
 			echo "FAIL $n $subject: selftests (see $W/$n-ksft.log)"
 			fail=$((fail + 1))
 			continue
-		fi
-	fi
-	if echo "$touched" | grep -q '^tools/testing/kvm_nested/\|^arch/x86/kvm/nested'; then
-		if [ -f "$W/src/tools/testing/kvm_nested/Makefile" ]; then
-			if make -C "$W/src/tools/testing/kvm_nested" OUT="$W/unit" check \
-				>"$W/$n-unit.log" 2>&1; then
-				what="$what unit"
-			else
-				echo "FAIL $n $subject: unit tier (see $W/$n-unit.log)"
-				fail=$((fail + 1))
-				continue
-			fi
 		fi
 	fi
 	echo "ok   $n $subject:${what:- nothing to build}"

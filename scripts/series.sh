@@ -9,13 +9,26 @@
 # layout) are added by the same commit.  Blank lines and '#' comments are
 # ignored.
 #
-#   series.sh list  REPO   print "patch files..." per commit
-#   series.sh check REPO   every new file in the repo is in exactly one
-#                          commit, and every listed file/patch exists
+# One source of truth: a new file at the top of the repository holds its
+# final content, exactly as the series ships it.  The commit that adds it
+# carries that final form, and no patch of the series modifies it.
+#
+# tools/testing/kvm_nested, the userspace harness of nested.c, is this
+# repository's own test tier: it builds the repository's nested.c and is
+# not part of the series.
+#
+#   series.sh list   REPO       print "patch files..." per commit
+#   series.sh check  REPO       every new file in the repo is in exactly one
+#                               commit, every listed file/patch exists, and
+#                               no patch modifies a file the series adds
+#   series.sh verify REPO TREE  every file the series adds is, in TREE (the
+#                               series applied), byte for byte the repo's
 set -euo pipefail
 
 cmd=$1 repo=$2
 series=$repo/patches/series
+# Not part of the series (see above).
+local_dirs=(tools/testing/kvm_nested)
 
 list() {
 	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$series"
@@ -39,20 +52,53 @@ check)
 		paths=$(sed -n 's|^+++ b/||p; s|^--- a/||p' "$repo/patches/$p" | sort -u)
 		# shellcheck disable=SC2086
 		"$repo/scripts/kvmset.sh" allowed $paths || rc=1
+		for f in $paths; do
+			if printf '%s\n' "$listed" | grep -qxF "$f"; then
+				echo "error: patches/$p modifies $f, which the series adds: put its final content in the file itself" >&2
+				rc=1
+			fi
+			for d in "${local_dirs[@]}"; do
+				case $f in "$d"/*)
+					echo "error: patches/$p touches $f: $d is not part of the series" >&2
+					rc=1 ;;
+				esac
+			done
+		done
 	done < <(list)
 	# shellcheck disable=SC2086
 	[ -z "$listed" ] || "$repo/scripts/kvmset.sh" allowed $listed || rc=1
 	for f in $listed; do
 		[ -f "$repo/$f" ] || { echo "error: patches/series names missing $f" >&2; rc=1; }
 	done
+	for f in $listed; do
+		for d in "${local_dirs[@]}"; do
+			case $f in "$d"/*)
+				echo "error: patches/series adds $f: $d is not part of the series" >&2
+				rc=1 ;;
+			esac
+		done
+	done
 	present=$(cd "$repo" && git ls-files --cached --others --exclude-standard \
 		arch virt include tools Documentation 2>/dev/null | sort)
+	for d in "${local_dirs[@]}"; do
+		present=$(printf '%s\n' "$present" | grep -v "^$d/" || true)
+	done
 	extra=$(comm -13 <(printf '%s\n' "$listed") <(printf '%s\n' "$present") | sed '/^$/d')
 	[ -z "$extra" ] || { printf 'error: new files not in patches/series:\n%s\n' "$extra" >&2; rc=1; }
 	exit $rc
 	;;
+verify)
+	tree=$3 rc=0 n=0
+	for f in $(list | awk '{for (i = 2; i <= NF; i++) print $i}'); do
+		n=$((n + 1))
+		cmp -s "$repo/$f" "$tree/$f" ||
+			{ echo "error: $tree/$f differs from the repository's $f" >&2; rc=1; }
+	done
+	[ $rc -ne 0 ] || echo "$n new files: the tree's copies equal the repository's"
+	exit $rc
+	;;
 *)
-	echo "usage: series.sh list|check REPO" >&2
+	echo "usage: series.sh list|check REPO | verify REPO TREE" >&2
 	exit 2
 	;;
 esac
