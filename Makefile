@@ -10,13 +10,17 @@ O        ?= $(CURDIR)/build
 CACHE    ?= $(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME),$(HOME)/.cache)/kvm-nested
 JOBS     ?= $(shell nproc)
 
+# Everything fetched for one Debian version lives in a directory of its own:
+# two versions unpacked into one tree mix one's source with the other's
+# headers.
+KCACHE   ?= $(CACHE)/$(DEB_VERSION)
 # Pristine kernel source and the headers (build dir) of the target kernel.
 # Point them at your own to skip the Debian download.
-KSRC     ?= $(CACHE)/linux-source-$(KVER)
-KDIR     ?= $(CACHE)/root/usr/src/linux-headers-$(KABI)
+KSRC     ?= $(KCACHE)/linux-source-$(KVER)
+KDIR     ?= $(KCACHE)/root/usr/src/linux-headers-$(KABI)
 # The Debian kernel and modules the emulators boot.
-KIMAGE   ?= $(CACHE)/root/boot/vmlinuz-$(KABI)
-KMODDIR  ?= $(CACHE)/root/lib/modules/$(KABI)
+KIMAGE   ?= $(KCACHE)/root/boot/vmlinuz-$(KABI)
+KMODDIR  ?= $(KCACHE)/root/lib/modules/$(KABI)
 
 TREE     := $(O)/src
 KVMTREE  := $(O)/kvm
@@ -34,6 +38,7 @@ export REPO O CACHE KSRC KDIR KIMAGE KMODDIR KABI TREE KVMTREE HDR KSFT JOBS
 # for its output directory if it reached a kernel make as a command-line
 # variable.  The environment carries it to our scripts instead.
 MAKEOVERRIDES := $(filter-out O=%,$(MAKEOVERRIDES))
+export KCACHE KVER DEB_VERSION
 
 .PHONY: all modules selftests tree fetch deps unit lint check check-debug run patchset series-build \
 	install load bench-table bench-nested fuzz clean distclean help
@@ -56,11 +61,11 @@ help:
 
 # --- the kernel base -------------------------------------------------------
 
-$(CACHE)/.fetched-$(DEB_VERSION)-$(KABI):
+$(KCACHE)/.fetched-$(KABI):
 	@scripts/deps.sh build
-	@scripts/fetch.sh $(CACHE) $(KVER) $(DEB_VERSION) $(KABI)
+	@scripts/fetch.sh $(KCACHE) $(KVER) $(DEB_VERSION) $(KABI)
 
-fetch: $(CACHE)/.fetched-$(DEB_VERSION)-$(KABI)
+fetch: $(KCACHE)/.fetched-$(KABI)
 
 # Only fetch what the user did not point elsewhere.
 $(KSRC)/Makefile $(KDIR)/Makefile $(KIMAGE):

@@ -106,12 +106,12 @@ fi
 # --- clang ---------------------------------------------------------------------
 # Debian's headers are configured for gcc; configure a tree of the same
 # source and config for clang (cached, diagnostics only).
-ctree=$CACHE/clang-$KABI
+ctree=$KCACHE/clang-$KABI
 if [ ! -f "$ctree/.done" ]; then
 	echo "  LINT    configuring a clang tree in $ctree (once, a few minutes)"
 	rm -rf "$ctree"
 	mkdir -p "$ctree"
-	cp "$CACHE/root/boot/config-$KABI" "$ctree/.config"
+	cp "$KDIR/.config" "$ctree/.config"
 	"$KSRC/scripts/config" --file "$ctree/.config" \
 		--set-str SYSTEM_TRUSTED_KEYS "" --set-str SYSTEM_REVOCATION_KEYS "" \
 		--disable DEBUG_INFO_BTF --disable MODULE_SIG_ALL

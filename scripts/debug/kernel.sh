@@ -8,7 +8,7 @@
 # directory on the last line of stdout.
 #
 # usage: kernel.sh
-# environment: CACHE, KSRC, KVER, DEB_VERSION, KABI, JOBS
+# environment: KCACHE, KSRC, KVER, DEB_VERSION, KABI, JOBS
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,7 +17,7 @@ cloud=${KABI%-amd64}-cloud-amd64
 pkg=linux-headers-$cloud
 
 # Debian's cloud config comes from its headers package (just the .config).
-cfgdir=$CACHE/cloud-$DEB_VERSION
+cfgdir=$KCACHE/cloud
 if [ ! -f "$cfgdir/.config" ]; then
 	mkdir -p "$cfgdir"
 	echo "  FETCH   $pkg=$DEB_VERSION (for its .config)" >&2
@@ -32,7 +32,7 @@ if [ ! -f "$cfgdir/.config" ]; then
 fi
 
 key=$(cat "$cfgdir/.config" "$frag" | sha256sum | cut -c1-12)
-obj=$CACHE/debug-$KABI-$key
+obj=$KCACHE/debug-$KABI-$key
 if [ -f "$obj/.done" ]; then
 	echo "  DEBUG   kernel $(cat "$obj/include/config/kernel.release") (cached in $obj)" >&2
 	echo "$obj"
