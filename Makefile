@@ -40,6 +40,7 @@ export REPO O CACHE KSRC KDIR KIMAGE KMODDIR KABI TREE KVMTREE HDR KSFT JOBS
 MAKEOVERRIDES := $(filter-out O=%,$(MAKEOVERRIDES))
 export KCACHE KVER DEB_VERSION
 
+.PHONY: version-check FORCE
 .PHONY: all modules selftests tree fetch deps unit lint check check-debug run patchset series-build \
 	install load bench-table bench-nested fuzz clean distclean help
 
@@ -71,9 +72,22 @@ fetch: $(KCACHE)/.fetched-$(KABI)
 $(KSRC)/Makefile $(KDIR)/Makefile $(KIMAGE):
 	@$(MAKE) --no-print-directory fetch
 
+# Source and headers must be the same kernel and Debian version; checked
+# before any patch is applied, and on every build since KSRC= and KDIR= can
+# change between runs.
+version-check: $(KSRC)/Makefile $(KDIR)/Makefile
+	@scripts/version-check.sh $(KSRC) $(KDIR)
+
+# The tree is rebuilt when KSRC names another source, whatever the files'
+# timestamps say (two versions' tarballs can be in either order).
+$(O)/.ksrc: $(KSRC)/Makefile FORCE
+	@mkdir -p $(O)
+	@id="$(KSRC) $$(scripts/version-check.sh --id $(KSRC))"; \
+		[ "$$(cat $@ 2>/dev/null)" = "$$id" ] || echo "$$id" >$@
+
 # --- the patched tree and the build ----------------------------------------
 
-$(TREE)/.stamp: $(KSRC)/Makefile $(SERIES_FILES) scripts/mktree.sh scripts/series.sh
+$(TREE)/.stamp: $(KSRC)/Makefile $(O)/.ksrc $(SERIES_FILES) scripts/mktree.sh scripts/series.sh | version-check
 	@echo "  TREE    $(TREE) ($$(scripts/series.sh list $(REPO) | wc -l) commits)"
 	@scripts/mktree.sh $(KSRC) $(TREE) $(REPO)
 	@touch $@
@@ -135,7 +149,7 @@ patchset: $(KSRC)/Makefile
 	@scripts/patchset.sh $(KSRC) $(O)/patchset
 
 # Build after every commit of the series: each must build on its own.
-series-build: $(KSRC)/Makefile $(KDIR)/Makefile
+series-build: $(KSRC)/Makefile $(KDIR)/Makefile version-check
 	@scripts/series-build.sh
 
 # --- a real host running the matching kernel --------------------------------
