@@ -21,6 +21,20 @@ error: the running kernel is $running, but the modules are built for $KABI.
 MSG
 	exit 1
 fi
+# The same ABI name can cover two Debian versions of different code: the
+# headers the modules were built against (checked against their source by
+# scripts/version-check.sh) must be the running kernel's Debian version too.
+run_deb=$(uname -v | sed -n 's/.* Debian \([^ ]*\) .*/\1/p')
+mod_deb=$("$here/version-check.sh" --id "$KDIR" | sed -n 's/.* Debian //p')
+if [ -n "$run_deb" ] && [ "$run_deb" != "$mod_deb" ]; then
+	cat >&2 <<MSG
+error: the running kernel is Debian $run_deb, but the modules are built
+       against the headers of Debian ${mod_deb:-(unknown)} (KDIR=$KDIR).
+       Build with the running kernel's own headers and source:
+         make DEB_VERSION=$run_deb KABI=$running
+MSG
+	exit 1
+fi
 [ "$(id -u)" = 0 ] || { echo "error: run as root" >&2; exit 1; }
 
 case "$1" in
