@@ -78,8 +78,14 @@ check)
 			esac
 		done
 	done
-	present=$(cd "$repo" && git ls-files --cached --others --exclude-standard \
-		arch virt include tools Documentation 2>/dev/null | sort)
+	# A DKMS copy in /usr/src is no git checkout: list the files instead.
+	if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+		present=$(cd "$repo" && git ls-files --cached --others --exclude-standard \
+			arch virt include tools Documentation | sort)
+	else
+		present=$(cd "$repo" && find arch virt include tools Documentation \
+			-type f 2>/dev/null | sort || true)
+	fi
 	for d in "${local_dirs[@]}"; do
 		present=$(printf '%s\n' "$present" | grep -v "^$d/" || true)
 	done
