@@ -67,6 +67,7 @@
 #define F_MSRBM		BIT(5)	/* rewrite the MSR bitmap/MSRPM address */
 #define F_RIP		BIT(6)	/* restart the L2 at l2_desc.rip */
 #define F_APIC		BIT(7)	/* VMX: rewrite the APIC page addresses */
+#define F_INVALID	BIT(8)	/* SVM: VMRUN with EFER.SVME clear in vmcb12 */
 
 #define EXIT_VMFAIL	BIT_ULL(62)	/* VMX: VMfail, | VM-instruction error */
 #define VMXERR_VMRESUME_NONLAUNCHED	5
@@ -260,6 +261,9 @@ static void svm_run_entry(uint64_t hsave_gpa, uint64_t id, struct l2_desc *l2,
 		vmcb->control.msrpm_base_pa = l2->msr_gpa;
 	if (f & F_RIP)
 		vmcb->save.rip = l2->rip;
+	/* An illegal EFER fails VMRUN's consistency checks. */
+	if (f & F_INVALID)
+		vmcb->save.efer &= ~EFER_SVME;
 
 	for (;;) {
 		svm_vmrun(l2->gpa);
@@ -273,6 +277,8 @@ static void svm_run_entry(uint64_t hsave_gpa, uint64_t id, struct l2_desc *l2,
 	r->rsp = vmcb->save.rsp;
 	if (r->exit == SVM_EXIT_VMMCALL)
 		vmcb->save.rip += 3;
+	if (f & F_INVALID)
+		vmcb->save.efer |= EFER_SVME;
 }
 
 /* @arg: the vmx_pages GVA on VMX, the host save area GPA on SVM. */
@@ -504,7 +510,11 @@ static void account(struct test *t, int v, struct entry *e)
 	}
 	if (e->flags & F_CLEAR_ONLY)
 		return;
-	if (!(e->flags & F_NOLOAD))
+	/*
+	 * A VMRUN that fails its checks loads nothing; its VMLOAD and VMSAVE
+	 * find no context for an L2 that never ran.
+	 */
+	if (!(e->flags & (F_NOLOAD | F_INVALID)))
 		nested_ctx_model_load(&t->m, v, gpa);
 	/* VMX: VMPTRLD, VMLAUNCH/VMRESUME; SVM: VMLOAD, VMRUN, VMSAVE. */
 	if (is_vmx)
@@ -866,6 +876,32 @@ static void test_odd_apic_pages(void)
 	test_destroy(t, false);
 }
 
+/*
+ * SVM: a VMRUN whose vmcb12 fails the consistency checks takes no context
+ * and moves no statistic, and the vCPU keeps the context it holds: L2 1
+ * never runs, once right after an EFER.SVME toggle (holding nothing), once
+ * while vCPU 0 holds L2 0's context.
+ */
+static void odd_invalid_vmrun(struct test *t)
+{
+	struct entry e;
+	struct result r;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		run_one(t, 0, 0, 0);
+		e = (struct entry){ 1, F_INVALID };
+		fixup(t, &e);
+		r = run_raw(t, 0, 1, e.flags);
+		TEST_ASSERT(r.exit == (uint32_t)SVM_EXIT_ERR,
+			    "invalid vmcb12: exit 0x%lx, want SVM_EXIT_ERR", r.exit);
+		TEST_ASSERT(r.count == t->runs[1], "invalid vmcb12: L2 1 ran");
+		nested_ctx_model_check(t->vm, &t->m, true,
+				       i ? "invalid VMRUN" : "invalid VMRUN, none held");
+		run_one(t, 0, 0, 0);
+	}
+}
+
 static void test_oddpages(void)
 {
 	struct test *t = test_create(2);
@@ -874,6 +910,8 @@ static void test_oddpages(void)
 	/* L2 0 reads MSR 0x174 before every VMCALL. */
 	t->l2s[0].rip = l2_code(L2_MSR);
 	t->l2s[0].msr_gpa = t->msr_zero_gpa;
+	if (!is_vmx)
+		odd_invalid_vmrun(t);
 	run_one(t, 0, 0, 0);
 	run_one(t, 0, 1, 0);
 	for (i = 0; i < 4; i++) {
