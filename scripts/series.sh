@@ -34,6 +34,14 @@ list() {
 	sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$series"
 }
 
+# The local directory that holds @f, if any.
+local_dir() { # f
+	local d
+	for d in "${local_dirs[@]}"; do
+		case $1 in "$d"/*) echo "$d"; return ;; esac
+	done
+}
+
 case "$cmd" in
 list)
 	list
@@ -57,12 +65,8 @@ check)
 				echo "error: patches/$p modifies $f, which the series adds: put its final content in the file itself" >&2
 				rc=1
 			fi
-			for d in "${local_dirs[@]}"; do
-				case $f in "$d"/*)
-					echo "error: patches/$p touches $f: $d is not part of the series" >&2
-					rc=1 ;;
-				esac
-			done
+			d=$(local_dir "$f")
+			[ -z "$d" ] || { echo "error: patches/$p touches $f: $d is not part of the series" >&2; rc=1; }
 		done
 	done < <(list)
 	# shellcheck disable=SC2086
@@ -71,20 +75,17 @@ check)
 		[ -f "$repo/$f" ] || { echo "error: patches/series names missing $f" >&2; rc=1; }
 	done
 	for f in $listed; do
-		for d in "${local_dirs[@]}"; do
-			case $f in "$d"/*)
-				echo "error: patches/series adds $f: $d is not part of the series" >&2
-				rc=1 ;;
-			esac
-		done
+		d=$(local_dir "$f")
+		[ -z "$d" ] || { echo "error: patches/series adds $f: $d is not part of the series" >&2; rc=1; }
 	done
 	# A DKMS copy in /usr/src is no git checkout: list the files instead.
 	if git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 		present=$(cd "$repo" && git ls-files --cached --others --exclude-standard \
 			arch virt include tools Documentation | sort)
 	else
-		present=$(cd "$repo" && find arch virt include tools Documentation \
-			-type f 2>/dev/null | sort || true)
+		# find fails for a directory the copy lacks; list the rest.
+		present=$(cd "$repo" && { find arch virt include tools Documentation \
+			-type f 2>/dev/null || true; } | sort)
 	fi
 	for d in "${local_dirs[@]}"; do
 		present=$(printf '%s\n' "$present" | grep -v "^$d/" || true)
