@@ -177,6 +177,33 @@ int nested_vmx_gpc_refresh(struct gfn_to_pfn_cache *gpc, gpa_t gpa,
 	return kvm_gpc_activate(gpc, gpa, len);
 }
 
+/**
+ * nested_vmx_gpc_lock - read-lock @gpc for @gpa, refreshing it if stale
+ * @gpc: a cache of a nested context
+ * @gpa: the guest-physical address vmcs12 names
+ * @len: the length accessed at @gpa, within one page
+ *
+ * An invalidation or a memslot change may make @gpc stale at any moment;
+ * that means "refresh and retry", never "unmapped".  Refreshing may sleep.
+ * Returns with @gpc->lock read-held whatever the result: true if @gpc maps
+ * @gpa, false if @gpa has no usable mapping.
+ */
+bool nested_vmx_gpc_lock(struct gfn_to_pfn_cache *gpc, gpa_t gpa,
+			 unsigned long len)
+	__acquires(&gpc->lock)
+{
+	read_lock(&gpc->lock);
+	while (!nested_vmx_gpc_check(gpc, gpa, len)) {
+		read_unlock(&gpc->lock);
+		if (nested_vmx_gpc_refresh(gpc, gpa, len)) {
+			read_lock(&gpc->lock);
+			return false;
+		}
+		read_lock(&gpc->lock);
+	}
+	return true;
+}
+
 /*
  * The host-physical address for vmcs02 of the page at @gpa, or INVALID_PAGE.
  * The cache's owner is kicked and re-loads vmcs02 if the pfn goes away.
@@ -184,16 +211,10 @@ int nested_vmx_gpc_refresh(struct gfn_to_pfn_cache *gpc, gpa_t gpa,
 hpa_t nested_vmx_gpc_hpa(struct gfn_to_pfn_cache *gpc, gpa_t gpa,
 			 unsigned long len)
 {
-	hpa_t hpa;
+	hpa_t hpa = INVALID_PAGE;
 
-	read_lock(&gpc->lock);
-	while (!nested_vmx_gpc_check(gpc, gpa, len)) {
-		read_unlock(&gpc->lock);
-		if (nested_vmx_gpc_refresh(gpc, gpa, len))
-			return INVALID_PAGE;
-		read_lock(&gpc->lock);
-	}
-	hpa = pfn_to_hpa(gpc->pfn) + offset_in_page(gpa);
+	if (nested_vmx_gpc_lock(gpc, gpa, len))
+		hpa = pfn_to_hpa(gpc->pfn) + offset_in_page(gpa);
 	read_unlock(&gpc->lock);
 
 	return hpa;

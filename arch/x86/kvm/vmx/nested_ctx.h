@@ -45,6 +45,8 @@ void nested_vmx_ctx_put(struct kvm_vcpu *vcpu);
 
 int nested_vmx_gpc_refresh(struct gfn_to_pfn_cache *gpc, gpa_t gpa,
 			   unsigned long len);
+bool nested_vmx_gpc_lock(struct gfn_to_pfn_cache *gpc, gpa_t gpa,
+			 unsigned long len) __acquires(&gpc->lock);
 hpa_t nested_vmx_gpc_hpa(struct gfn_to_pfn_cache *gpc, gpa_t gpa,
 			 unsigned long len);
 
