@@ -167,6 +167,22 @@ nested_ctx_attach(struct kvm *kvm, struct kvm_nested_context *ctx,
 	return KVM_NESTED_CTX_HIT;
 }
 
+/*
+ * nested_ctx_attach() for a load: a context held by another vCPU leaves the
+ * loading vCPU uncached, which only nested_context_busy shows an operator.
+ * A lookup that finds it held costs nothing and is not counted.
+ */
+static enum kvm_nested_ctx_outcome
+nested_ctx_attach_load(struct kvm *kvm, struct kvm_nested_context *ctx,
+		       struct kvm_vcpu *vcpu)
+{
+	enum kvm_nested_ctx_outcome outcome = nested_ctx_attach(kvm, ctx, vcpu);
+
+	if (outcome == KVM_NESTED_CTX_BUSY)
+		kvm->stat.nested_context_busy++;
+	return outcome;
+}
+
 static bool nested_ctx_detach(struct kvm_nested_ctx_table *t,
 			      struct kvm_nested_context *ctx,
 			      struct kvm_vcpu *vcpu)
@@ -206,7 +222,8 @@ nested_ctx_alloc(struct kvm_nested_ctx_table *t, struct kvm_vcpu *vcpu,
 	}
 
 	/* Another vCPU inserted @gpa while we allocated, or we are out of memory. */
-	*outcome = ctx ? nested_ctx_attach(kvm, ctx, vcpu) : KVM_NESTED_CTX_NOMEM;
+	*outcome = ctx ? nested_ctx_attach_load(kvm, ctx, vcpu) :
+			 KVM_NESTED_CTX_NOMEM;
 	if (!new)
 		t->nr--;
 	spin_unlock(&t->lock);
@@ -266,7 +283,7 @@ struct kvm_nested_context *kvm_nested_ctx_load(struct kvm_vcpu *vcpu, gpa_t gpa)
 
 	ctx = nested_ctx_find(t, gpa);
 	if (ctx) {
-		outcome = nested_ctx_attach(kvm, ctx, vcpu);
+		outcome = nested_ctx_attach_load(kvm, ctx, vcpu);
 		spin_unlock(&t->lock);
 		if (outcome == KVM_NESTED_CTX_BUSY)
 			ctx = NULL;

@@ -46,7 +46,7 @@ static struct model {
 	u64 clock;
 	unsigned long next_id;
 	int fail_allocs, fail_kvcalloc;
-	u64 reuse, recycle;
+	u64 reuse, recycle, busy;
 	/*
 	 * What each vCPU holds: its current context, and after a lookup hit
 	 * its previous one, until its next step (see above).
@@ -109,6 +109,16 @@ static struct m_result m_attach(struct m_ent *e, int v)
 	return r;
 }
 
+/* A load's attach: finding the context held counts in nested_context_busy. */
+static struct m_result m_attach_load(struct m_ent *e, int v)
+{
+	struct m_result r = m_attach(e, v);
+
+	if (r.outcome == KVM_NESTED_CTX_BUSY)
+		m.busy++;
+	return r;
+}
+
 static unsigned int m_hash_bits(unsigned int cap)
 {
 	unsigned int b = 0;
@@ -147,7 +157,7 @@ static struct m_result m_load(int v, gpa_t gpa, int reserved,
 	}
 	e = m_find(gpa);
 	if (e)
-		return m_attach(e, v);
+		return m_attach_load(e, v);
 	if ((unsigned int)(m.n + reserved) < cap) {
 		if (m.fail_allocs > 0) {
 			m.fail_allocs--;
@@ -159,7 +169,7 @@ static struct m_result m_load(int v, gpa_t gpa, int reserved,
 			racer();
 		e = m_find(gpa);
 		if (e)
-			return m_attach(e, v);	/* our copy is freed */
+			return m_attach_load(e, v);	/* our copy is freed */
 		e = &m.ent[m.n++];
 		e->gpa = gpa;
 		e->id = id;
@@ -278,6 +288,8 @@ static bool check_state(bool deep)
 		return false;
 	if (!FUZZ_OK(vm->kvm.stat.nested_context_count == (u64)m.n))
 		return false;
+	if (!FUZZ_OK(vm->kvm.stat.nested_context_busy == m.busy))
+		return false;
 	if (!deep)
 		return true;
 
@@ -336,6 +348,7 @@ static void new_vm(void)
 	m.bits = 0;
 	m.n = 0;
 	m.reuse = 0;
+	m.busy = 0;
 	m.recycle = 0;
 	memset(m.cur, 0, sizeof(m.cur));
 	memset(m.prev, 0, sizeof(m.prev));

@@ -728,7 +728,10 @@ static void test_lookup_never_creates(void)
 	CHECK_EQ(fv.live, 0);
 }
 
-/* A lookup never takes a context that another vCPU holds. */
+/*
+ * A lookup never takes a context that another vCPU holds, and is not
+ * counted in nested_context_busy; a load that finds it held is.
+ */
 static void test_lookup_busy(void)
 {
 	struct vm *vm = vm_create(8, 2, 2);
@@ -745,8 +748,10 @@ static void test_lookup_busy(void)
 	CHECK(lk(vm, 1, PAGE) == a);
 	CHECK(!lk(vm, 0, PAGE));
 	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_BUSY);
+	CHECK_EQ(vm->kvm.stat.nested_context_busy, 0);
 	CHECK(!ld(vm, 0, PAGE));
 	CHECK_EQ(tr.load, KVM_NESTED_CTX_BUSY);
+	CHECK_EQ(vm->kvm.stat.nested_context_busy, 1);
 	CHECK(a->vcpu == vm->vcpu[1]);
 	vm_destroy(vm);
 }

@@ -335,6 +335,7 @@ struct kvm_vm_stat {
 	u64 nested_context_reuse;
 	u64 nested_context_recycle;
 	u64 nested_context_count;
+	u64 nested_context_busy;
 };
 
 struct kvm_arch {

@@ -11,7 +11,7 @@
  * VMCALL/VMMCALL; the host checks the exit, the count and the RSP of every
  * run.  The host runs one vCPU at a time, replays the loads on a model of
  * the cache and checks nested_context_count (never above the capacity,
- * nested_context_ratio x vCPUs) and the reuse/recycle stats after every
+ * nested_context_ratio x vCPUs) and the reuse/recycle/busy stats after every
  * batch.
  *
  * Modes (-m):
@@ -514,8 +514,12 @@ static void account(struct test *t, int v, struct entry *e)
 	 * A VMRUN that fails its checks loads nothing; its VMLOAD and VMSAVE
 	 * find no context for an L2 that never ran.
 	 */
-	if (!(e->flags & (F_NOLOAD | F_INVALID)))
-		nested_ctx_model_load(&t->m, v, gpa);
+	if (!(e->flags & (F_NOLOAD | F_INVALID))) {
+		if (is_vmx)
+			nested_ctx_model_load(&t->m, v, gpa);
+		else
+			nested_ctx_model_vmrun(&t->m, v, gpa);
+	}
 	/* VMX: VMPTRLD, VMLAUNCH/VMRESUME; SVM: VMLOAD, VMRUN, VMSAVE. */
 	if (is_vmx)
 		t->ops += e->flags & F_NOLOAD ? 1 : 2;

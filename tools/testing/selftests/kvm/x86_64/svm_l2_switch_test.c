@@ -27,8 +27,8 @@
  *   bench    a workload for scripts/bench, not a test: L2 switches on one
  *            L1 vCPU, timed, without reading the stats.
  *
- * After every mode the VM stats nested_context_reuse and
- * nested_context_recycle must equal those of a model of the cache that the
+ * After every mode the VM stats nested_context_reuse, nested_context_recycle
+ * and nested_context_busy must equal those of a model of the cache that the
  * host runs on the same sequence of VMRUNs, and closed forms where there is
  * one, and nested_context_count the contexts of the model.  With
  * nested_context_ratio=0 all stay 0.  A KVM without the cache has no such
@@ -228,7 +228,8 @@ static void l1_guest_code(struct mailbox *mb, struct l2_desc *l2s,
  * contexts keyed by vmcb12 page, attached to at most one vCPU, detached
  * ones recycled least recently detached first, at most @cap of them.
  * A vCPU keeps its context until it VMRUNs another vmcb12 or clears
- * EFER.SVME.  A VMLOAD or VMSAVE that takes a detached context attaches it
+ * EFER.SVME; a VMRUN of a vmcb12 another vCPU holds runs uncached and
+ * counts in nested_context_busy.  A VMLOAD or VMSAVE that takes a detached context attaches it
  * early; L1 here VMLOADs exactly the vmcb12 it VMRUNs next, so that counts
  * as the VMRUN would.  L1's own VMLOAD/VMSAVE area is never VMRUN and gets
  * no context: it changes nothing.
@@ -245,7 +246,7 @@ struct model {
 	struct model_ctx *ctx;
 	int cur[MAX_VCPUS];	/* index in ctx[], -1 if none */
 	uint64_t seq;
-	uint64_t reuse, recycle, loads;
+	uint64_t reuse, recycle, busy, loads;
 };
 
 static void model_init(struct model *m, unsigned int cap)
@@ -284,8 +285,10 @@ static void model_vmrun(struct model *m, int v, uint64_t gpa)
 	for (i = 0; i < m->nr; i++) {
 		if (m->ctx[i].gpa != gpa)
 			continue;
-		if (m->ctx[i].owner >= 0)
-			return;		/* held by another vCPU */
+		if (m->ctx[i].owner >= 0) {
+			m->busy++;	/* held by another vCPU */
+			return;
+		}
 		m->ctx[i].owner = v;
 		m->cur[v] = i;
 		m->reuse++;
@@ -500,21 +503,26 @@ static void check_stats(struct test *t, const char *what)
 	uint64_t reuse = vm_nested_ctx_stat(t->vm, "nested_context_reuse");
 	uint64_t recycle = vm_nested_ctx_stat(t->vm, "nested_context_recycle");
 	uint64_t count = vm_nested_ctx_stat(t->vm, "nested_context_count");
+	uint64_t busy = vm_nested_ctx_stat(t->vm, "nested_context_busy");
 
-	pr_info("%-28s loads %6lu  reuse %6lu  recycle %6lu  (capacity %u)\n",
-		what, t->model.loads, reuse, recycle, t->model.cap);
+	pr_info("%-28s loads %6lu  reuse %6lu  recycle %6lu  busy %4lu  (capacity %u)\n",
+		what, t->model.loads, reuse, recycle, busy, t->model.cap);
 	TEST_ASSERT(reuse == t->model.reuse,
 		    "%s: nested_context_reuse %lu, want %lu", what, reuse,
 		    t->model.reuse);
 	TEST_ASSERT(recycle == t->model.recycle,
 		    "%s: nested_context_recycle %lu, want %lu", what, recycle,
 		    t->model.recycle);
+	TEST_ASSERT(busy == t->model.busy,
+		    "%s: nested_context_busy %lu, want %lu", what, busy,
+		    t->model.busy);
 	/* Contexts only for vmcb12s, none for L1's VMLOAD/VMSAVE areas. */
 	TEST_ASSERT(count == t->model.nr,
 		    "%s: nested_context_count %lu, want %u", what, count,
 		    t->model.nr);
 	if (t->ratio <= 0)
-		TEST_ASSERT(!reuse && !recycle, "cache off, but stats moved");
+		TEST_ASSERT(!reuse && !recycle && !busy,
+			    "cache off, but stats moved");
 
 	if (vm_has_stat(t->vm, "nested_context_count")) {
 		uint64_t count = vm_get_stat(t->vm, "nested_context_count");

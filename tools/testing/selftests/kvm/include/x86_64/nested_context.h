@@ -68,9 +68,9 @@ static inline int nested_ctx_ratio(void)
  * that drive a known sequence of control-block loads, one vCPU at a time:
  * contexts keyed by GPA, each attached to at most one vCPU, detached ones
  * recycled least recently detached first, at most @cap of them, never
- * freed before the VM.  A load of a GPA attached to another vCPU, or at
- * capacity with every context attached, falls back to the vCPU's private
- * context and changes no stat.
+ * freed before the VM.  A load of a GPA attached to another vCPU falls
+ * back to the vCPU's private context and counts in nested_context_busy; one
+ * at capacity with every context attached falls back and changes no stat.
  */
 #define NESTED_CTX_MODEL_VCPUS	8
 
@@ -82,7 +82,7 @@ struct nested_ctx_model {
 	uint64_t seq;
 	uint64_t cur[NESTED_CTX_MODEL_VCPUS];	/* the vCPU's GPA, or -1 */
 	int held[NESTED_CTX_MODEL_VCPUS];	/* its context, or -1 */
-	uint64_t loads, reuse, recycle;
+	uint64_t loads, reuse, recycle, busy;
 	uint64_t peak;		/* highest nested_context_count seen */
 };
 
@@ -137,8 +137,10 @@ static inline void nested_ctx_model_load(struct nested_ctx_model *m, int v,
 	for (i = 0; i < (int)m->nr; i++) {
 		if (m->gpa[i] != gpa)
 			continue;
-		if (m->owner[i] >= 0)
-			return;		/* attached elsewhere: private */
+		if (m->owner[i] >= 0) {
+			m->busy++;	/* attached elsewhere: private */
+			return;
+		}
 		m->owner[i] = v;
 		m->held[v] = i;
 		m->reuse++;
@@ -162,6 +164,19 @@ static inline void nested_ctx_model_load(struct nested_ctx_model *m, int v,
 }
 
 /*
+ * SVM's VMRUN of @gpa: like a load, except that a vCPU that holds no
+ * context (after a busy or full load, or a put) loads again even when it
+ * runs the same vmcb12, and each such load can count.
+ */
+static inline void nested_ctx_model_vmrun(struct nested_ctx_model *m, int v,
+					  uint64_t gpa)
+{
+	if (m->held[v] < 0)
+		m->cur[v] = -1ull;
+	nested_ctx_model_load(m, v, gpa);
+}
+
+/*
  * Check the capacity bound through the nested_context_count gauge and,
  * when @exact, the stats against the model.  Returns the gauge.
  */
@@ -172,6 +187,7 @@ static inline uint64_t nested_ctx_model_check(struct kvm_vm *vm,
 	uint64_t count = vm_nested_ctx_stat(vm, "nested_context_count");
 	uint64_t reuse = vm_nested_ctx_stat(vm, "nested_context_reuse");
 	uint64_t recycle = vm_nested_ctx_stat(vm, "nested_context_recycle");
+	uint64_t busy = vm_nested_ctx_stat(vm, "nested_context_busy");
 
 	if (count > m->peak)
 		m->peak = count;
@@ -179,15 +195,15 @@ static inline uint64_t nested_ctx_model_check(struct kvm_vm *vm,
 		    "%s: nested_context_count %lu above capacity %u",
 		    what, count, m->cap);
 	if (!m->cap)
-		TEST_ASSERT(!count && !reuse && !recycle,
-			    "%s: cache off, but count %lu reuse %lu recycle %lu",
-			    what, count, reuse, recycle);
+		TEST_ASSERT(!count && !reuse && !recycle && !busy,
+			    "%s: cache off, but count %lu reuse %lu recycle %lu busy %lu",
+			    what, count, reuse, recycle, busy);
 	if (exact) {
 		TEST_ASSERT(count == m->nr && reuse == m->reuse &&
-			    recycle == m->recycle,
-			    "%s: count/reuse/recycle %lu/%lu/%lu, model %u/%lu/%lu",
-			    what, count, reuse, recycle, m->nr, m->reuse,
-			    m->recycle);
+			    recycle == m->recycle && busy == m->busy,
+			    "%s: count/reuse/recycle/busy %lu/%lu/%lu/%lu, model %u/%lu/%lu/%lu",
+			    what, count, reuse, recycle, busy, m->nr, m->reuse,
+			    m->recycle, m->busy);
 	}
 	return count;
 }
