@@ -169,19 +169,24 @@ vm_tier() { # backend list
 		>>"$logdir/$be.log" 2>&1
 }
 pids=()
+logs=()
 if want qemu; then
+	: >"$logdir/qemu.log"
+	logs+=("$logdir/qemu.log")
 	stage "qemu: nested SVM list with our modules (progress: $logdir/qemu.log)"
 	vm_tier qemu tests/qemu.list &
 	pids+=($!)
 fi
 if want bochs; then
+	: >"$logdir/bochs.log"
+	logs+=("$logdir/bochs.log")
 	stage "bochs: nested VMX list with our modules (progress: $logdir/bochs.log)"
 	vm_tier bochs tests/bochs.list &
 	pids+=($!)
 fi
 if [ ${#pids[@]} -gt 0 ]; then
 	# Show which test runs where while the emulators work.
-	tail -n +1 -F "$logdir"/qemu.log "$logdir"/bochs.log 2>/dev/null | grep --line-buffered "  VM  " &
+	tail -n +1 -F "${logs[@]}" 2>/dev/null | grep --line-buffered "  VM  " &
 	tailpid=$!
 	wait "${pids[@]}"
 	kill $tailpid 2>/dev/null
