@@ -151,35 +151,39 @@ out:
 
 /*
  * Give a context found in the hash to @vcpu, if no vCPU holds it.  A vCPU
- * holds at most one context, its current one, and vendors put it before they
- * load or look up another GPA, and never load or look up the GPA they hold:
- * so a held context is always another vCPU's.
+ * holds at most one context, its current one, and vendors put it before
+ * they load or look up another GPA, and never look up the GPA they hold.
  */
 static enum kvm_nested_ctx_outcome
-nested_ctx_attach(struct kvm *kvm, struct kvm_nested_context *ctx,
-		  struct kvm_vcpu *vcpu)
+nested_ctx_attach(struct kvm_nested_context *ctx, struct kvm_vcpu *vcpu)
 {
 	if (ctx->vcpu)
 		return KVM_NESTED_CTX_BUSY;
 	list_del_init(&ctx->lru);
 	ctx->vcpu = vcpu;
-	kvm->stat.nested_context_reuse++;
 	return KVM_NESTED_CTX_HIT;
 }
 
 /*
- * nested_ctx_attach() for a load: a context held by another vCPU leaves the
- * loading vCPU uncached, which only nested_context_busy shows an operator.
- * A lookup that finds it held costs nothing and is not counted.
+ * nested_ctx_attach() for a load, which the stats count: a hit is a reuse,
+ * and a context held by another vCPU leaves the loading vCPU uncached,
+ * which only nested_context_busy shows an operator.  A load of the GPA the
+ * vCPU holds completes a lookup (SVM's VMRUN after its checks): a hit,
+ * which counts the reuse that the lookup did not.  A lookup moves no stat.
  */
 static enum kvm_nested_ctx_outcome
 nested_ctx_attach_load(struct kvm *kvm, struct kvm_nested_context *ctx,
 		       struct kvm_vcpu *vcpu)
 {
-	enum kvm_nested_ctx_outcome outcome = nested_ctx_attach(kvm, ctx, vcpu);
+	enum kvm_nested_ctx_outcome outcome = KVM_NESTED_CTX_HIT;
+
+	if (ctx->vcpu != vcpu)
+		outcome = nested_ctx_attach(ctx, vcpu);
 
 	if (outcome == KVM_NESTED_CTX_BUSY)
 		kvm->stat.nested_context_busy++;
+	else
+		kvm->stat.nested_context_reuse++;
 	return outcome;
 }
 
@@ -247,8 +251,9 @@ nested_ctx_alloc(struct kvm_nested_ctx_table *t, struct kvm_vcpu *vcpu,
  * Returns a context attached to @vcpu, with ->gpa == @gpa, or NULL if the
  * cache is off, another vCPU holds the context of @gpa, every context is
  * attached at capacity, or memory ran out.  On NULL the caller uses a
- * private context.  The caller holds no context: it put its previous one
- * first.  A recycled context has been through ->reset_context().  May sleep.
+ * private context.  The caller holds no context, or the one of @gpa that a
+ * lookup gave it, which counts as a reuse now: it put any other one first.
+ * A recycled context has been through ->reset_context().  May sleep.
  */
 struct kvm_nested_context *kvm_nested_ctx_load(struct kvm_vcpu *vcpu, gpa_t gpa)
 {
@@ -327,15 +332,16 @@ EXPORT_SYMBOL_GPL(kvm_nested_ctx_load);
  * @gpa: the GPA of L1's control block
  *
  * Like kvm_nested_ctx_load(), but only for a GPA that already has a
- * context: a detached one is attached to @vcpu and counted as a reuse, as a
- * load's hit is.  The caller holds no context of @gpa; unlike a load, it may
- * hold another one, which it puts only if this returns a context.  Returns
- * NULL, creating nothing, if
- * the cache is off, the table has no context for @gpa, or another vCPU
- * holds it.  It never allocates, recycles or resizes the hash, so an L1
+ * context: a detached one is attached to @vcpu.  The caller holds no context
+ * of @gpa; unlike a load, it may hold another one, which it puts only if
+ * this returns a context.  Returns NULL, creating nothing, if the cache is
+ * off, the table has no context for @gpa, or another vCPU holds it.  It
+ * never allocates, recycles or resizes the hash and moves no stat, so an L1
  * that names many pages here neither fills the table nor moves its stats.
  * For instructions that use a control block without entering it, such as
- * VMLOAD and VMSAVE.  Does not sleep.
+ * VMLOAD and VMSAVE, and for reading a control block before the checks of
+ * the instruction that enters it; a load after the checks counts the reuse.
+ * Does not sleep.
  */
 struct kvm_nested_context *kvm_nested_ctx_lookup(struct kvm_vcpu *vcpu,
 						 gpa_t gpa)
@@ -348,7 +354,7 @@ struct kvm_nested_context *kvm_nested_ctx_lookup(struct kvm_vcpu *vcpu,
 		spin_lock(&t->lock);
 		ctx = t->buckets ? nested_ctx_find(t, gpa) : NULL;
 		if (ctx)
-			outcome = nested_ctx_attach(vcpu->kvm, ctx, vcpu);
+			outcome = nested_ctx_attach(ctx, vcpu);
 		else
 			outcome = KVM_NESTED_CTX_MISS;
 		spin_unlock(&t->lock);

@@ -28,7 +28,7 @@ struct kvm_nested_context {
  * NULL.  A lookup ends in HIT, BUSY, MISS or NONE only.
  */
 enum kvm_nested_ctx_outcome {
-	KVM_NESTED_CTX_HIT,	/* a detached context, reused */
+	KVM_NESTED_CTX_HIT,	/* a detached context, or the caller's */
 	KVM_NESTED_CTX_ALLOC,	/* a miss below capacity, newly allocated */
 	KVM_NESTED_CTX_RECYCLE,	/* a miss at capacity, the LRU head reset */
 	KVM_NESTED_CTX_NONE,	/* the VM has no table (cache off) */

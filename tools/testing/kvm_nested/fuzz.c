@@ -9,10 +9,11 @@
  * The vCPUs call the table as vendors do: a vCPU holds at most one context,
  * its current one, and puts it before it loads another GPA.  After a lookup
  * hit it still holds its previous context until its next step, when it puts
- * it (so other vCPUs may run in between, as they may in the kernel).  A few
- * calls break the contract on purpose, as a buggy vendor would: a load or
- * lookup of the GPA the vCPU holds (busy) and a put of a context it does not
- * hold (not-owner); neither may change anything.
+ * it (so other vCPUs may run in between, as they may in the kernel).  A load
+ * of the GPA the vCPU holds completes a lookup, as SVM's VMRUN does: a hit
+ * that counts the reuse.  A few calls break the contract on purpose, as a
+ * buggy vendor would: a lookup of the GPA the vCPU holds (busy) and a put of
+ * a context it does not hold (not-owner); neither may change anything.
  *
  *   fuzz [-n OPS] [-s SEED] [-q]
  */
@@ -97,25 +98,31 @@ static struct m_result m_attach(struct m_ent *e, int v)
 {
 	struct m_result r = { .ent = e };
 
-	/* Held by any vCPU, the caller included. */
+	/* Held by any vCPU, the caller included; a lookup counts nothing. */
 	if (e->owner >= 0) {
 		r.outcome = KVM_NESTED_CTX_BUSY;
 		r.ent = NULL;
 	} else {
 		e->owner = v;
-		m.reuse++;
 		r.outcome = KVM_NESTED_CTX_HIT;
 	}
 	return r;
 }
 
-/* A load's attach: finding the context held counts in nested_context_busy. */
+/*
+ * A load's attach: a hit is a reuse, the caller's own context included (a
+ * load completing a lookup), and a context held elsewhere is busy.
+ */
 static struct m_result m_attach_load(struct m_ent *e, int v)
 {
-	struct m_result r = m_attach(e, v);
+	struct m_result r = { .outcome = KVM_NESTED_CTX_HIT, .ent = e };
 
+	if (e->owner != v)
+		r = m_attach(e, v);
 	if (r.outcome == KVM_NESTED_CTX_BUSY)
 		m.busy++;
+	else
+		m.reuse++;
 	return r;
 }
 
@@ -532,7 +539,8 @@ static bool do_op(void)
 			r = m_load(v, gpa, 0, NULL);
 			ctx = kvm_nested_ctx_load(vm->vcpu[v], gpa);
 		}
-		if (!FUZZ_OK(r.outcome == KVM_NESTED_CTX_BUSY))
+		if (!FUZZ_OK(r.outcome == (lookup ? KVM_NESTED_CTX_BUSY :
+						   KVM_NESTED_CTX_HIT)))
 			return false;
 		if (!check_result(r, ctx, v, gpa, lookup))
 			return false;

@@ -88,11 +88,12 @@ static void test_hit_and_miss(void)
 }
 
 /*
- * A load or a lookup of the GPA the caller itself holds (which vendors never
- * do) is busy like any held context: NULL, the context stays the caller's,
- * and nothing is counted, allocated, recycled or moved, even at capacity.
+ * A lookup of the GPA the caller itself holds (which vendors never do) is
+ * busy like any held context: NULL, the context stays the caller's.  A load
+ * of it (SVM's VMRUN after a lookup) is a hit that counts one reuse.  Either
+ * way nothing is allocated, recycled or moved, even at capacity.
  */
-static void test_own_gpa_busy(void)
+static void test_own_gpa(void)
 {
 	struct vm *vm = vm_create(1, 1, 1);
 	struct kvm_nested_context *a, *b;
@@ -108,12 +109,15 @@ static void test_own_gpa_busy(void)
 	memcpy(puts0, tr.puts, sizeof(puts0));
 	recycles0 = tr.recycles;
 
-	CHECK(!ld(vm, 0, PAGE));
-	CHECK_EQ(tr.load, KVM_NESTED_CTX_BUSY);
+	CHECK(ld(vm, 0, PAGE) == a);
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_HIT);
 	CHECK_EQ(tr.load_gpa, PAGE);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 1);
+	CHECK_EQ(vm->kvm.stat.nested_context_busy, 0);
 	CHECK(!lk(vm, 0, PAGE));
 	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_BUSY);
 	CHECK_EQ(tr.lookup_gpa, PAGE);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 1);
 
 	CHECK(a->vcpu == vm->vcpu[0]);
 	CHECK_EQ(a->gpa, PAGE);
@@ -124,7 +128,7 @@ static void test_own_gpa_busy(void)
 	CHECK_EQ(fv.alloc_calls, 1);
 	CHECK_EQ(tr.recycles, recycles0);
 	CHECK(!memcmp(puts0, tr.puts, sizeof(puts0)));
-	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 0);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 1);
 	CHECK_EQ(vm->kvm.stat.nested_context_recycle, 1);
 	CHECK_EQ(vm->kvm.stat.nested_context_count, 1);
 
@@ -283,11 +287,17 @@ static void test_put_then_load_other(void)
 	CHECK_EQ(to_fake(a)->resets, 0);
 	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 1);
 
-	/* And back, by a lookup (a VMLOAD before the VMRUN, on SVM). */
+	/*
+	 * And back, by a lookup (SVM's VMRUN before its checks), which counts
+	 * nothing, and the load that completes it, which counts the reuse.
+	 */
 	put(vm, 1, a);
 	CHECK(lk(vm, 0, PAGE) == a);
 	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_HIT);
 	CHECK(a->vcpu == vm->vcpu[0]);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 1);
+	CHECK(ld(vm, 0, PAGE) == a);
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_HIT);
 	CHECK_EQ(to_fake(a)->resets, 0);
 	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 2);
 	CHECK_EQ(fv.alloc_calls, 1);
@@ -630,9 +640,11 @@ static void test_stats_arithmetic(void)
 			}
 		}
 	}
+	/* Lookups count nothing. */
 	CHECK_EQ(vm->kvm.stat.nested_context_reuse,
-		 tr.loads[KVM_NESTED_CTX_HIT] - loads0[KVM_NESTED_CTX_HIT] +
-		 tr.lookups[KVM_NESTED_CTX_HIT] - lookups0[KVM_NESTED_CTX_HIT]);
+		 tr.loads[KVM_NESTED_CTX_HIT] - loads0[KVM_NESTED_CTX_HIT]);
+	CHECK_EQ(vm->kvm.stat.nested_context_busy,
+		 tr.loads[KVM_NESTED_CTX_BUSY] - loads0[KVM_NESTED_CTX_BUSY]);
 	CHECK_EQ(vm->kvm.stat.nested_context_recycle,
 		 tr.loads[KVM_NESTED_CTX_RECYCLE] - loads0[KVM_NESTED_CTX_RECYCLE]);
 	CHECK_EQ(vm->kvm.stat.nested_context_count,
@@ -647,9 +659,10 @@ static void test_stats_arithmetic(void)
 }
 
 /*
- * A lookup attaches a detached context, wherever it was, and counts a reuse
- * like a load; a lookup or a load of the same GPA then finds it busy, even
- * for the vCPU that now holds it.
+ * A lookup attaches a detached context, wherever it was, and counts
+ * nothing; another lookup of the same GPA then finds it busy, even by the
+ * vCPU that now holds it, while that vCPU's load of it is the hit that
+ * counts the reuse, once.
  */
 static void test_lookup_attaches_detached(void)
 {
@@ -667,17 +680,21 @@ static void test_lookup_attaches_detached(void)
 	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_HIT);
 	CHECK_EQ(tr.lookup_gpa, 1 * PAGE);
 	CHECK(a->vcpu == vm->vcpu[1]);
-	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 1);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 0);
 	CHECK_EQ(lru_gpas(vm, lru, 4), 1);
 	CHECK_EQ(lru[0], 2 * PAGE);
 
-	/* Held now: a lookup or a load by the holder counts nothing more. */
+	/* Held now: a lookup by the holder is busy, its load a hit. */
 	CHECK(!lk(vm, 1, 1 * PAGE));
 	CHECK_EQ(tr.lookup, KVM_NESTED_CTX_BUSY);
-	CHECK(!ld(vm, 1, 1 * PAGE));
-	CHECK_EQ(tr.load, KVM_NESTED_CTX_BUSY);
+	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 0);
+	CHECK(ld(vm, 1, 1 * PAGE) == a);
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_HIT);
 	CHECK(a->vcpu == vm->vcpu[1]);
 	CHECK_EQ(vm->kvm.stat.nested_context_reuse, 1);
+	CHECK(!ld(vm, 0, 1 * PAGE));
+	CHECK_EQ(tr.load, KVM_NESTED_CTX_BUSY);
+	CHECK_EQ(vm->kvm.stat.nested_context_busy, 1);
 	CHECK_EQ(fv.alloc_calls, 2);
 	CHECK_EQ(to_fake(a)->resets, 0);
 	vm_destroy(vm);
@@ -773,7 +790,7 @@ static const struct {
 	void (*fn)(void);
 } tests[] = {
 	T(hit_and_miss),
-	T(own_gpa_busy),
+	T(own_gpa),
 	T(lru_recycle_order),
 	T(capacity_never_exceeded),
 	T(full_all_attached),

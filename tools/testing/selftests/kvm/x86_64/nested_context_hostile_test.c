@@ -514,12 +514,12 @@ static void account(struct test *t, int v, struct entry *e)
 	 * A VMRUN that fails its checks loads nothing; its VMLOAD and VMSAVE
 	 * find no context for an L2 that never ran.
 	 */
-	if (!(e->flags & (F_NOLOAD | F_INVALID))) {
-		if (is_vmx)
-			nested_ctx_model_load(&t->m, v, gpa);
-		else
-			nested_ctx_model_vmrun(&t->m, v, gpa);
-	}
+	if (!is_vmx && (e->flags & F_INVALID))
+		nested_ctx_model_touch(&t->m, gpa);
+	else if (!is_vmx)
+		nested_ctx_model_vmrun(&t->m, v, gpa);
+	else if (!(e->flags & F_NOLOAD))
+		nested_ctx_model_load(&t->m, v, gpa);
 	/* VMX: VMPTRLD, VMLAUNCH/VMRESUME; SVM: VMLOAD, VMRUN, VMSAVE. */
 	if (is_vmx)
 		t->ops += e->flags & F_NOLOAD ? 1 : 2;
@@ -788,6 +788,7 @@ static void odd_run(struct test *t, uint64_t gpa, uint64_t msr, bool fail,
 	struct l2_desc *l2 = &t->l2s[0];
 	struct entry e = { 0, 0 };
 	struct result r;
+	uint64_t i;
 
 	if (l2->msr_gpa != gpa) {
 		l2->msr_gpa = gpa;
@@ -802,6 +803,9 @@ static void odd_run(struct test *t, uint64_t gpa, uint64_t msr, bool fail,
 			    "%s: exit 0x%lx, want SVM_EXIT_ERR", what, r.exit);
 	} else {
 		expect_run(t, 0, &e, &r, msr);
+		/* SVM: L1 VMRUNs again after each RDMSR exit, each a load. */
+		for (i = 0; !is_vmx && i < r.msr_exits; i++)
+			nested_ctx_model_vmrun(&t->m, 0, l2->gpa);
 	}
 	nested_ctx_model_check(t->vm, &t->m, true, what);
 }

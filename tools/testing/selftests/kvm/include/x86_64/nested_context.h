@@ -164,16 +164,31 @@ static inline void nested_ctx_model_load(struct nested_ctx_model *m, int v,
 }
 
 /*
- * SVM's VMRUN of @gpa: like a load, except that a vCPU that holds no
- * context (after a busy or full load, or a put) loads again even when it
- * runs the same vmcb12, and each such load can count.
+ * SVM's VMRUN of @gpa that passes its checks, through its #VMEXIT: an SVM
+ * vCPU holds a context only in guest mode, so every VMRUN is a load and the
+ * #VMEXIT puts the context again.
  */
 static inline void nested_ctx_model_vmrun(struct nested_ctx_model *m, int v,
 					  uint64_t gpa)
 {
-	if (m->held[v] < 0)
-		m->cur[v] = -1ull;
+	nested_ctx_model_put(m, v);
 	nested_ctx_model_load(m, v, gpa);
+	nested_ctx_model_put(m, v);
+}
+
+/*
+ * SVM's VMLOAD or VMSAVE of @gpa, or a VMRUN of it that fails its checks:
+ * a detached context of @gpa is held for the instruction only, which moves
+ * it to the LRU tail.  No stat moves.
+ */
+static inline void nested_ctx_model_touch(struct nested_ctx_model *m,
+					  uint64_t gpa)
+{
+	int i;
+
+	for (i = 0; i < (int)m->nr; i++)
+		if (m->gpa[i] == gpa && m->owner[i] < 0)
+			m->detached_at[i] = ++m->seq;
 }
 
 /*
