@@ -11,7 +11,9 @@
 #   KMODDIR (the image's /lib/modules/<abi>, or any directory that holds
 #   irqbypass.ko), KSFT_DIR (built selftests),
 #   LIST (test list), KVM_PARAMS, VENDOR_PARAMS, TEST_TIMEOUT, BENCH_DIR,
-#   PANIC_ON_WARN (1: a WARN after boot panics the VM)
+#   PANIC_ON_WARN (1: a WARN after boot panics the VM),
+#   EXTRA_ROOT (a directory merged into the initramfs' root: the VMM and
+#   .flat files of the kvm-unit-tests tier, scripts/kut/build.sh)
 set -euo pipefail
 
 out=$1
@@ -51,6 +53,7 @@ for t in $(awk '$1 !~ /^!/ {print $1}' "$root/kvm/list" | sort -u); do
 	cp "$KSFT_DIR/$t" "$root/kvm/tests/$t"
 done
 [ -z "${BENCH_DIR:-}" ] || cp -r "$BENCH_DIR/." "$root/kvm/bench/"
+[ -z "${EXTRA_ROOT:-}" ] || cp -a "$EXTRA_ROOT/." "$root/"
 
 cat >"$root/kvm/config" <<CFG
 VENDOR=$VENDOR

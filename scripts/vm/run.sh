@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/env.sh
 . "$here/../env.sh"
 
-backend=qemu mods= ksft=$KSFT list= kvm_params= timeout= out= bench_dir= quiet= cmdline= panic_on_warn=0
+backend=qemu mods= ksft=$KSFT list= kvm_params= timeout= out= bench_dir= quiet= cmdline= panic_on_warn=0 extra_root=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--backend) backend=$2; shift ;;
@@ -22,8 +22,9 @@ while [ $# -gt 0 ]; do
 	--bench) bench_dir=$2; shift ;;
 	--cmdline) cmdline=$2; shift ;;
 	--panic-on-warn) panic_on_warn=1 ;;
+	--root) extra_root=$2; shift ;;
 	--quiet) quiet=1 ;;
-	*) echo "usage: run.sh --backend qemu|bochs --list FILE [--mods DIR|stock] [--selftests DIR] [--kvm-params P] [--timeout S] [--out DIR] [--bench DIR] [--cmdline ARGS] [--panic-on-warn]" >&2; exit 2 ;;
+	*) echo "usage: run.sh --backend qemu|bochs --list FILE [--mods DIR|stock] [--selftests DIR] [--kvm-params P] [--timeout S] [--out DIR] [--bench DIR] [--cmdline ARGS] [--panic-on-warn] [--root DIR]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -48,7 +49,7 @@ awk -v h="$hangs" 'BEGIN { n = split(h, a, "\n"); for (i = 1; i <= n; i++) skip[
 list=$out/list
 
 VENDOR=$vendor MODS=$mods KSFT_DIR=$ksft LIST=$list KVM_PARAMS=$kvm_params \
-	TEST_TIMEOUT=$timeout BENCH_DIR=$bench_dir PANIC_ON_WARN=$panic_on_warn \
+	TEST_TIMEOUT=$timeout BENCH_DIR=$bench_dir PANIC_ON_WARN=$panic_on_warn EXTRA_ROOT=$extra_root \
 	"$here/mkinitramfs.sh" "$out/initramfs.cpio"
 
 ntests=$(grep -c -v -e '^!reload' -e '^#' -e '^$' "$list" || true)
