@@ -11,6 +11,11 @@
 #           and the tree builds (W=1, no warnings) after every commit
 #   qemu    tests/qemu.list with our kvm-amd under QEMU TCG (nested SVM)
 #   bochs   tests/bochs.list with our kvm-intel under Bochs (nested VMX)
+#   kut     kvm-unit-tests inside the emulated L0, one inner QEMU per test:
+#           svm.flat under QEMU (tests/kut-qemu.list), vmx.flat under Bochs
+#           (tests/kut-bochs.list), each after that emulator's list;
+#           CHECK_KUT=full (make check-kut) runs every test of both suites,
+#           KUT_MODS=stock runs them with Debian's modules (the baseline)
 #
 # After each emulator list, tests/<backend>-stock.list runs our new tests
 # with Debian's stock modules, where each must fail: a test that passes
@@ -37,7 +42,7 @@ if [ -n "$debug" ]; then
 	tiers=${CHECK_TIERS:-build qemu bochs}
 	logdir=$O/check-debug
 else
-	tiers=${CHECK_TIERS:-unit build lint series qemu bochs}
+	tiers=${CHECK_TIERS:-unit build lint series qemu bochs kut}
 	logdir=$O/check
 fi
 mkdir -p "$logdir"
@@ -72,7 +77,7 @@ counts() { # name log rc
 
 t_start=$(date +%s)
 stage "deps"
-"$here/deps.sh" build lint vm unit patchset || { echo "0 passed, 1 failed"; exit 1; }
+"$here/deps.sh" build lint vm unit patchset kut || { echo "0 passed, 1 failed"; exit 1; }
 
 # The debug kernel, and where its modules and VM results go.
 run_args=() mods_dir=$KVMTREE/arch/x86/kvm sfx=ours
@@ -113,6 +118,19 @@ if want build || want qemu || want bochs; then
 	else
 		tail -30 "$logdir/build.log"
 		record FAIL "build: see $logdir/build.log"
+	fi
+fi
+
+kut_built=0
+if want kut; then
+	stage "kut: build kvm-unit-tests (svm.flat, vmx.flat) and the VMM root"
+	t0=$(date +%s)
+	if "$here/kut/build.sh" >"$logdir/kut-build.log" 2>&1; then
+		record PASS "kut: build: $(tail -1 "$logdir/kut-build.log" | sed 's/^ *KUT *//'), $(($(date +%s) - t0)) s"
+		kut_built=1
+	else
+		tail -20 "$logdir/kut-build.log"
+		record FAIL "kut: build: see $logdir/kut-build.log"
 	fi
 fi
 
@@ -168,25 +186,41 @@ vm_tier() { # backend list
 	"$here/vm/run.sh" --backend "$be" --mods stock --list "tests/$be-stock.list" \
 		>>"$logdir/$be.log" 2>&1
 }
+# kvm-unit-tests in the emulated L0 (scripts/kut/build.sh): each test is a
+# script in $O/kut/tests that boots the .flat in the L0's QEMU.  The
+# per-test timeout counts L0 seconds (Bochs' L0 clock runs slow).
+kut_tier() { # backend
+	local be=$1 list mods=${KUT_MODS:-ours} args=()
+	if [ "${CHECK_KUT:-}" = full ]; then
+		list=$O/kut/$([ "$be" = qemu ] && echo svm || echo vmx)-full.list
+	else
+		list=tests/kut-$be.list
+	fi
+	if [ $built -ne 1 ] || [ $kut_built -ne 1 ]; then
+		echo "totals 0 1 0" >"$logdir/kut-$be.verdict"
+		return
+	fi
+	[ "$mods" = stock ] && args=(--mods stock)
+	"$here/vm/run.sh" --backend "$be" --list "$list" --selftests "$O/kut/tests" \
+		--root "$O/kut/root" --timeout "${KUT_TIMEOUT:-60}" --out "$O/vm/kut-$be-$mods" \
+		${args[@]+"${args[@]}"} >"$logdir/kut-$be.log" 2>&1
+	"$here/vm/verdict.sh" "$be" "$list" "$O/vm/kut-$be-$mods/results" >"$logdir/kut-$be.verdict"
+}
 pids=()
-logs=()
-if want qemu; then
-	: >"$logdir/qemu.log"
-	logs+=("$logdir/qemu.log")
-	stage "qemu: nested SVM list with our modules (progress: $logdir/qemu.log)"
-	vm_tier qemu tests/qemu.list &
+if want qemu || want kut; then
+	stage "qemu: nested SVM list, then kvm-unit-tests svm.flat, with our modules (progress: $logdir/qemu.log, kut-qemu.log)"
+	{ ! want qemu || vm_tier qemu tests/qemu.list; ! want kut || kut_tier qemu; } &
 	pids+=($!)
 fi
-if want bochs; then
-	: >"$logdir/bochs.log"
-	logs+=("$logdir/bochs.log")
-	stage "bochs: nested VMX list with our modules (progress: $logdir/bochs.log)"
-	vm_tier bochs tests/bochs.list &
+if want bochs || want kut; then
+	stage "bochs: nested VMX list, then kvm-unit-tests vmx.flat, with our modules (progress: $logdir/bochs.log, kut-bochs.log)"
+	{ ! want bochs || vm_tier bochs tests/bochs.list; ! want kut || kut_tier bochs; } &
 	pids+=($!)
 fi
 if [ ${#pids[@]} -gt 0 ]; then
 	# Show which test runs where while the emulators work.
-	tail -n +1 -F "${logs[@]}" 2>/dev/null | grep --line-buffered "  VM  " &
+	tail -n +1 -F "$logdir"/qemu.log "$logdir"/bochs.log "$logdir"/kut-qemu.log "$logdir"/kut-bochs.log \
+		2>/dev/null | grep --line-buffered "  VM  " &
 	tailpid=$!
 	wait "${pids[@]}"
 	kill $tailpid 2>/dev/null
@@ -211,6 +245,16 @@ for be in qemu bochs; do
 		*) record FAIL "$be-stock: $t: $r with stock modules: it does not test the cache" ;;
 		esac
 	done < <(grep -v -e '^#' -e '^$' "tests/$be-stock.list")
+done
+
+for be in qemu bochs; do
+	want kut || continue
+	while read -r v secs rest; do
+		[ "$v" = totals ] && continue
+		[ "$secs" = - ] && secs= || secs="[${secs}s] "
+		record "$v" "kut-$be: ${rest%% # *} $secs${rest#"${rest%% # *}"}"
+	done <"$logdir/kut-$be.verdict"
+	grep -q "^totals" "$logdir/kut-$be.verdict" || record FAIL "kut-$be: no verdict (see $logdir/kut-$be.log)"
 done
 
 echo

@@ -13,6 +13,8 @@ declare -A need=(
 	[vm]="qemu-system-x86 bochs bochsbios vgabios busybox-static syslinux syslinux-common mtools cpio zstd"
 	[unit]="clang libclang-rt-14-dev"
 	[patchset]="git"
+	# kvm-unit-tests (scripts/kut/build.sh) and the VMM it puts in the VM.
+	[kut]="make gcc binutils patch xz-utils qemu-system-x86 qemu-system-data seabios"
 )
 
 missing=()
