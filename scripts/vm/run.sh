@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/env.sh
 . "$here/../env.sh"
 
-backend=qemu mods= ksft=$KSFT list= kvm_params= timeout= out= bench_dir= quiet= cmdline= panic_on_warn=0 extra_root=
+backend=qemu mods= ksft=$KSFT list= kvm_params= timeout= out= bench_dir= quiet= cmdline= panic_on_warn=0 extra_root= limit=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--backend) backend=$2; shift ;;
@@ -23,8 +23,9 @@ while [ $# -gt 0 ]; do
 	--cmdline) cmdline=$2; shift ;;
 	--panic-on-warn) panic_on_warn=1 ;;
 	--root) extra_root=$2; shift ;;
+	--limit) limit=$2; shift ;;
 	--quiet) quiet=1 ;;
-	*) echo "usage: run.sh --backend qemu|bochs --list FILE [--mods DIR|stock] [--selftests DIR] [--kvm-params P] [--timeout S] [--out DIR] [--bench DIR] [--cmdline ARGS] [--panic-on-warn] [--root DIR]" >&2; exit 2 ;;
+	*) echo "usage: run.sh --backend qemu|bochs --list FILE [--mods DIR|stock] [--selftests DIR] [--kvm-params P] [--timeout S] [--out DIR] [--bench DIR] [--cmdline ARGS] [--panic-on-warn] [--root DIR] [--limit S]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -53,7 +54,9 @@ VENDOR=$vendor MODS=$mods KSFT_DIR=$ksft LIST=$list KVM_PARAMS=$kvm_params \
 	"$here/mkinitramfs.sh" "$out/initramfs.cpio"
 
 ntests=$(grep -c -v -e '^!reload' -e '^#' -e '^$' "$list" || true)
-limit=$((boot_allow + ntests * (timeout + 5)))
+# The hard wall-clock limit of the whole run: what init's per-test
+# timeout allows, unless the caller knows better (--limit).
+: "${limit:=$((boot_allow + ntests * (timeout + 5)))}"
 log=$out/serial.log
 : >"$log"
 
