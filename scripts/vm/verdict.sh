@@ -47,6 +47,10 @@ BEGIN {
 	else if (r == "SKIP") { printf "SKIP %s %s%s\n", secs[k], name, ctx; s++ }
 	else if (v[$1] == "FAIL") {
 		printf "XFAIL %s %s%s # %s, as with stock: %s\n", secs[k], name, ctx, r, why[$1]; s++
+	} else if (v[$1] == "FLAKY") {
+		# Passes in some stock runs and fails or times out in others:
+		# its result is reported, never gating.
+		printf "XFAIL %s %s%s # %s, flaky with stock: %s\n", secs[k], name, ctx, r, why[$1]; s++
 	} else { printf "%s %s %s%s\n", r, secs[k], name, ctx; nf++ }
 }
 END { printf "totals %d %d %d\n", p, nf, s }
