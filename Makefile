@@ -141,9 +141,11 @@ check-debug:
 	@CHECK_KERNEL=debug scripts/check.sh
 
 # Both kvm-unit-tests suites in full (make check runs a subset);
-# KUT_MODS=stock runs them with Debian's modules.
+# KUT_MODS=stock runs them with Debian's modules.  The latency_* and
+# vmx_pf_*vpid* tests take minutes each: a longer per-test timeout.
 check-kut:
-	@CHECK_TIERS="build kut" CHECK_KUT=full scripts/check.sh
+	@CHECK_TIERS="build kut" CHECK_KUT=full KUT_TIMEOUT=$${KUT_TIMEOUT:-360} \
+		KUT_WALL=$${KUT_WALL:-30} scripts/check.sh
 
 run: all $(KIMAGE)
 	@scripts/run.sh

@@ -15,7 +15,8 @@
 #           svm.flat under QEMU (tests/kut-qemu.list), vmx.flat under Bochs
 #           (tests/kut-bochs.list), each after that emulator's list;
 #           CHECK_KUT=full (make check-kut) runs every test of both suites,
-#           KUT_MODS=stock runs them with Debian's modules (the baseline)
+#           KUT_MODS=stock runs them with Debian's modules (the baseline);
+#           kut-qemu or kut-bochs in CHECK_TIERS selects one of the two
 #
 # After each emulator list, tests/<backend>-stock.list runs our new tests
 # with Debian's stock modules, where each must fail: a test that passes
@@ -50,6 +51,10 @@ pass=0 fail=0 skip=0
 summary=()
 
 want() { [[ " $tiers " == *" $1 "* ]]; }
+# The kut tier of one back end, or of both ("kut").
+want_kut() { # [backend]
+	if [ $# -eq 0 ]; then want kut || want kut-qemu || want kut-bochs; else want kut || want "kut-$1"; fi
+}
 stage() { echo "==> $* ($(date +%T))"; }
 record() { # VERDICT name [why]
 	case $1 in
@@ -103,7 +108,7 @@ if want unit; then
 fi
 
 built=0
-if want build || want qemu || want bochs; then
+if want build || want qemu || want bochs || want_kut; then
 	stage "build: modules and selftests"
 	t0=$(date +%s)
 	if [ -n "$debug" ]; then
@@ -122,7 +127,7 @@ if want build || want qemu || want bochs; then
 fi
 
 kut_built=0
-if want kut; then
+if want_kut; then
 	stage "kut: build kvm-unit-tests (svm.flat, vmx.flat) and the VMM root"
 	t0=$(date +%s)
 	if "$here/kut/build.sh" >"$logdir/kut-build.log" 2>&1; then
@@ -201,20 +206,30 @@ kut_tier() { # backend
 		return
 	fi
 	[ "$mods" = stock ] && args=(--mods stock)
+	# The hard wall-clock limit: boot, plus KUT_WALL s per test on
+	# average (measured: 7-8 s under QEMU, 6-7 s under Bochs, including
+	# the tests that run into their timeout), plus two whole timeouts.
+	# Under Bochs it is what stops an L0 that hangs as a whole (its IF=0
+	# bug), so it stays near what the list takes, not ntests x timeout.
+	local n boot timeout=${KUT_TIMEOUT:-60}
+	n=$(grep -c -v -e '^!' -e '^#' -e '^$' "$list")
+	boot=$([ "$be" = qemu ] && echo 60 || echo 300)
 	"$here/vm/run.sh" --backend "$be" --list "$list" --selftests "$O/kut/tests" \
-		--root "$O/kut/root" --timeout "${KUT_TIMEOUT:-60}" --out "$O/vm/kut-$be-$mods" \
+		--root "$O/kut/root" --timeout "$timeout" --out "$O/vm/kut-$be-$mods" \
+		--limit $((boot + n * ${KUT_WALL:-20} + 2 * timeout * 4)) \
 		${args[@]+"${args[@]}"} >"$logdir/kut-$be.log" 2>&1
 	"$here/vm/verdict.sh" "$be" "$list" "$O/vm/kut-$be-$mods/results" >"$logdir/kut-$be.verdict"
 }
+kutmods=${KUT_MODS:-our}
 pids=()
-if want qemu || want kut; then
-	stage "qemu: nested SVM list, then kvm-unit-tests svm.flat, with our modules (progress: $logdir/qemu.log, kut-qemu.log)"
-	{ ! want qemu || vm_tier qemu tests/qemu.list; ! want kut || kut_tier qemu; } &
+if want qemu || want_kut qemu; then
+	stage "qemu: nested SVM list, then kvm-unit-tests svm.flat ($kutmods modules) (progress: $logdir/qemu.log, kut-qemu.log)"
+	{ ! want qemu || vm_tier qemu tests/qemu.list; ! want_kut qemu || kut_tier qemu; } &
 	pids+=($!)
 fi
-if want bochs || want kut; then
-	stage "bochs: nested VMX list, then kvm-unit-tests vmx.flat, with our modules (progress: $logdir/bochs.log, kut-bochs.log)"
-	{ ! want bochs || vm_tier bochs tests/bochs.list; ! want kut || kut_tier bochs; } &
+if want bochs || want_kut bochs; then
+	stage "bochs: nested VMX list, then kvm-unit-tests vmx.flat ($kutmods modules) (progress: $logdir/bochs.log, kut-bochs.log)"
+	{ ! want bochs || vm_tier bochs tests/bochs.list; ! want_kut bochs || kut_tier bochs; } &
 	pids+=($!)
 fi
 if [ ${#pids[@]} -gt 0 ]; then
@@ -248,7 +263,7 @@ for be in qemu bochs; do
 done
 
 for be in qemu bochs; do
-	want kut || continue
+	want_kut $be || continue
 	while read -r v secs rest; do
 		[ "$v" = totals ] && continue
 		[ "$secs" = - ] && secs= || secs="[${secs}s] "
