@@ -71,6 +71,10 @@ for fw in bios-256k.bin kvmvapic.bin multiboot_dma.bin linuxboot_dma.bin; do
 	cp -L "$f" "$root/usr/share/qemu/$fw"
 done
 cp "$out/src/x86/svm.flat" "$out/src/x86/vmx.flat" "$root/kvm/kut/"
+# The address of svm.flat's VMRUN instruction, as its exception handler
+# prints it (scripts/kut/run retries a #DB taken there).
+nm "$out/src/x86/svm.elf" | awk '$3 == "vmrun_rip" {print $1}' >"$root/kvm/kut/svm.vmrun_rip"
+[ -s "$root/kvm/kut/svm.vmrun_rip" ] || { echo "kut: no vmrun_rip in svm.elf" >&2; exit 1; }
 install -m 755 "$here/run" "$root/kvm/kut/run"
 
 # Test names, from the suites' own tables.  A test is selected by its
