@@ -32,7 +32,7 @@ BEGIN {
 	}
 }
 /^#/ || /^[[:space:]]*$/ { next }
-/^!reload/ { ctx = $0; sub(/^!reload[[:space:]]*/, "", ctx); ctx = " [" ctx "]"; next }
+/^!(reload|boot)/ { ctx = $0; sub(/^![a-z]+[[:space:]]*/, "", ctx); ctx = " [" ctx "]"; next }
 {
 	name = $0
 	k = name SUBSEP (++occ[name])
