@@ -246,6 +246,17 @@ kut_tier() { # backend
 }
 kutmods=${KUT_MODS:-our}
 pids=()
+logs=()
+for be in qemu bochs; do
+	if want $be; then
+		: >"$logdir/$be.log"
+		logs+=("$logdir/$be.log")
+	fi
+	if want_kut $be; then
+		: >"$logdir/kut-$be.log"
+		logs+=("$logdir/kut-$be.log")
+	fi
+done
 if want qemu || want_kut qemu; then
 	stage "qemu: nested SVM list, then kvm-unit-tests svm.flat ($kutmods modules) (progress: $logdir/qemu.log, kut-qemu.log)"
 	{ ! want qemu || vm_tier qemu tests/qemu.list; ! want_kut qemu || kut_tier qemu; } &
@@ -258,8 +269,7 @@ if want bochs || want_kut bochs; then
 fi
 if [ ${#pids[@]} -gt 0 ]; then
 	# Show which test runs where while the emulators work.
-	tail -n +1 -F "$logdir"/qemu.log "$logdir"/bochs.log "$logdir"/kut-qemu.log "$logdir"/kut-bochs.log \
-		2>/dev/null | grep --line-buffered "  VM  " &
+	tail -n +1 -F "${logs[@]}" 2>/dev/null | grep --line-buffered "  VM  " &
 	tailpid=$!
 	wait "${pids[@]}"
 	kill $tailpid 2>/dev/null
