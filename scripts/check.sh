@@ -275,14 +275,20 @@ if [ ${#pids[@]} -gt 0 ]; then
 	kill $tailpid 2>/dev/null
 	wait $tailpid 2>/dev/null
 fi
-for be in qemu bochs; do
-	want $be || continue
+# One summary line per test of a verdict file (scripts/vm/verdict.sh):
+# "VERDICT secs test [# why]", ended by a "totals" line.
+record_verdicts() { # prefix verdict-file log
+	local v secs rest
 	while read -r v secs rest; do
 		[ "$v" = totals ] && continue
 		[ "$secs" = - ] && secs= || secs="[${secs}s] "
-		record "$v" "$be: ${rest%% # *} $secs${rest#"${rest%% # *}"}"
-	done <"$logdir/$be.verdict"
-	grep -q "^totals" "$logdir/$be.verdict" || record FAIL "$be: no verdict (see $logdir/$be.log)"
+		record "$v" "$1: ${rest%% # *} $secs${rest#"${rest%% # *}"}"
+	done <"$2"
+	grep -q "^totals" "$2" || record FAIL "$1: no verdict (see $3)"
+}
+for be in qemu bochs; do
+	want $be || continue
+	record_verdicts "$be" "$logdir/$be.verdict" "$logdir/$be.log"
 	[ -n "$debug" ] && continue
 	# With stock modules, every one of our tests must fail.
 	stock=$O/vm/$be-stock/results
@@ -298,12 +304,7 @@ done
 
 for be in qemu bochs; do
 	want_kut $be || continue
-	while read -r v secs rest; do
-		[ "$v" = totals ] && continue
-		[ "$secs" = - ] && secs= || secs="[${secs}s] "
-		record "$v" "kut-$be: ${rest%% # *} $secs${rest#"${rest%% # *}"}"
-	done <"$logdir/kut-$be.verdict"
-	grep -q "^totals" "$logdir/kut-$be.verdict" || record FAIL "kut-$be: no verdict (see $logdir/kut-$be.log)"
+	record_verdicts "kut-$be" "$logdir/kut-$be.verdict" "$logdir/kut-$be.log"
 done
 
 echo
