@@ -310,6 +310,13 @@ done
 echo
 echo "==> summary ($(($(date +%s) - t_start)) s)"
 printf '%s\n' "${summary[@]}"
+# CI keeps only the end of the output: repeat what failed right above
+# the totals.
+if [ $fail -gt 0 ]; then
+	echo
+	echo "==> failed"
+	printf '%s\n' "${summary[@]}" | grep -E '^(FAIL|TIMEOUT) '
+fi
 echo
 echo "$pass passed, $fail failed, $skip skipped"
 [ $fail -eq 0 ]
