@@ -53,6 +53,22 @@ static void nested_vmx_ctx_set_vcpu(struct vmx_nested_context *ctx,
 	kvm_gpc_set_vcpu(&ctx->pi_desc, vcpu);
 }
 
+/*
+ * A detached context keeps its mappings, off the mmu_notifier path: an
+ * invalidation walks only the caches of attached contexts.  The next use
+ * of a cache refreshes it (see kvm_gpc_park()).
+ */
+static void nested_vmx_ctx_park(struct vmx_nested_context *ctx)
+{
+	kvm_gpc_park(&ctx->msr_bitmap);
+	kvm_gpc_park(&ctx->apic_access);
+	kvm_gpc_park(&ctx->virtual_apic);
+	kvm_gpc_park(&ctx->pi_desc);
+#ifdef CONFIG_KVM_HYPERV
+	kvm_gpc_park(&ctx->evmcs);
+#endif
+}
+
 static struct vmx_nested_context *to_vmx_ctx(struct kvm_nested_context *base)
 {
 	return container_of(base, struct vmx_nested_context, base);
@@ -151,6 +167,7 @@ void nested_vmx_ctx_put(struct kvm_vcpu *vcpu)
 
 	nested->ctx = &nested->private_ctx;
 	nested_vmx_ctx_set_vcpu(ctx, NULL);
+	nested_vmx_ctx_park(ctx);
 	kvm_nested_ctx_put(vcpu, &ctx->base);
 }
 
