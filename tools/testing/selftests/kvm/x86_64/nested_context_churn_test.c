@@ -299,14 +299,6 @@ static void svm_setup_l2(uint64_t hsave_gpa, uint32_t id, struct l2_desc *l2)
 				   BIT_ULL(INTERCEPT_INTR);
 }
 
-static void svm_vmrun(uint64_t gpa)
-{
-	asm volatile("vmload %%rax; vmrun %%rax; vmsave %%rax"
-		     : : "a"(gpa)
-		     : "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
-		       "r11", "r12", "r13", "r14", "r15", "memory", "cc");
-}
-
 /*
  * Enter L2 @id until it exits with VMCALL/VMMCALL or OUT; MSR exits are
  * counted and skipped, interrupts taken.  Returns the exit.
@@ -330,7 +322,7 @@ static uint64_t l1_enter(struct mailbox *mb, struct l2_desc *l2s, uint32_t id,
 			launched[id] = true;
 			reason = vmreadz(VM_EXIT_REASON);
 		} else {
-			svm_vmrun(l2->gpa);
+			nested_ctx_svm_vmrun(l2->gpa);
 			reason = vmcb->control.exit_code;
 		}
 		if (reason == (is_vmx ? EXIT_REASON_MSR_READ : SVM_EXIT_MSR)) {
@@ -449,12 +441,7 @@ static void l1_guest_code(struct mailbox *mb, struct l2_desc *l2s, uint64_t arg)
 		switch (mb->op) {
 		case OP_INIT:
 			x2apic_enable();
-			if (is_vmx) {
-				GUEST_ASSERT(prepare_for_vmx_operation((void *)arg));
-			} else {
-				wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
-				wrmsr(MSR_VM_HSAVE_PA, arg);
-			}
+			nested_ctx_l1_enable(is_vmx, arg);
 			fallthrough;
 		case OP_SETUP:
 			for (i = 0; i < mb->nr; i++) {
@@ -640,10 +627,7 @@ static void test_create(void)
 	}
 
 	for (v = 0; v < NR_VCPUS; v++) {
-		if (is_vmx)
-			vcpu_alloc_vmx(t->vm, &arg);
-		else
-			arg = addr_gva2gpa(t->vm, vm_vaddr_alloc_page(t->vm));
+		arg = nested_ctx_l1_arg(t->vm, is_vmx);
 		gva = vm_vaddr_alloc_page(t->vm);
 		t->mb[v] = addr_gva2hva(t->vm, gva);
 		memset(t->mb[v], 0, sizeof(struct mailbox));

@@ -226,14 +226,6 @@ static void vmx_run_entry(struct vmx_pages *vmx, struct l2_desc *l2,
 		vmwrite(GUEST_RIP, vmreadz(GUEST_RIP) + 3);
 }
 
-static void svm_vmrun(uint64_t gpa)
-{
-	asm volatile("vmload %%rax; vmrun %%rax; vmsave %%rax"
-		     : : "a"(gpa)
-		     : "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
-		       "r11", "r12", "r13", "r14", "r15", "memory", "cc");
-}
-
 static void svm_run_entry(uint64_t hsave_gpa, uint64_t id, struct l2_desc *l2,
 			  uint32_t f, struct result *r)
 {
@@ -266,7 +258,7 @@ static void svm_run_entry(uint64_t hsave_gpa, uint64_t id, struct l2_desc *l2,
 		vmcb->save.efer &= ~EFER_SVME;
 
 	for (;;) {
-		svm_vmrun(l2->gpa);
+		nested_ctx_svm_vmrun(l2->gpa);
 		if (vmcb->control.exit_code != SVM_EXIT_MSR || r->msr_exits >= 2)
 			break;
 		r->msr_exits++;
@@ -290,12 +282,7 @@ static void l1_guest_code(struct mailbox *mb, struct l2_desc *l2s, uint64_t arg)
 		GUEST_SYNC(0);
 		switch (mb->op) {
 		case OP_INIT:
-			if (is_vmx) {
-				GUEST_ASSERT(prepare_for_vmx_operation((void *)arg));
-			} else {
-				wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
-				wrmsr(MSR_VM_HSAVE_PA, arg);
-			}
+			nested_ctx_l1_enable(is_vmx, arg);
 			break;
 		case OP_RUN:
 			for (i = 0; i < mb->n; i++) {
@@ -463,12 +450,9 @@ static struct test *test_create(int nr_l2)
 	}
 
 	for (v = 0; v < NR_VCPUS; v++) {
-		vm_vaddr_t arg;
+		uint64_t arg;
 
-		if (is_vmx)
-			vcpu_alloc_vmx(t->vm, &arg);
-		else
-			arg = addr_gva2gpa(t->vm, vm_vaddr_alloc_page(t->vm));
+		arg = nested_ctx_l1_arg(t->vm, is_vmx);
 		gva = vm_vaddr_alloc(t->vm, sizeof(struct mailbox),
 				     KVM_UTIL_MIN_VADDR);
 		t->mb[v] = addr_gva2hva(t->vm, gva);

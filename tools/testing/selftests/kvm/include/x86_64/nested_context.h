@@ -11,6 +11,9 @@
 #include <string.h>
 
 #include "kvm_util.h"
+#include "processor.h"
+#include "svm_util.h"
+#include "vmx.h"
 
 #define NESTED_CTX_RATIO_PARAM	"/sys/module/kvm/parameters/nested_context_ratio"
 
@@ -221,6 +224,45 @@ static inline uint64_t nested_ctx_model_check(struct kvm_vm *vm,
 			    m->recycle, m->busy);
 	}
 	return count;
+}
+
+/*
+ * The L1s of the hostile and churn tests run on either vendor.  Each L1
+ * vCPU gets one argument: the vmx_pages GVA on VMX, the GPA of the host
+ * save area on SVM.
+ */
+static inline uint64_t nested_ctx_l1_arg(struct kvm_vm *vm, bool vmx)
+{
+	vm_vaddr_t arg;
+
+	if (vmx)
+		vcpu_alloc_vmx(vm, &arg);
+	else
+		arg = addr_gva2gpa(vm, vm_vaddr_alloc_page(vm));
+	return arg;
+}
+
+/* In L1: enter VMX operation, or enable SVM, with nested_ctx_l1_arg(). */
+static inline void nested_ctx_l1_enable(bool vmx, uint64_t arg)
+{
+	if (vmx) {
+		GUEST_ASSERT(prepare_for_vmx_operation((void *)arg));
+	} else {
+		wrmsr(MSR_EFER, rdmsr(MSR_EFER) | EFER_SVME);
+		wrmsr(MSR_VM_HSAVE_PA, arg);
+	}
+}
+
+/*
+ * In L1 on SVM: run the vmcb12 at @gpa, with VMLOAD and VMSAVE of its
+ * state around the VMRUN, as KVM does as L1.  L2 may change every GPR.
+ */
+static inline void nested_ctx_svm_vmrun(uint64_t gpa)
+{
+	asm volatile("vmload %%rax; vmrun %%rax; vmsave %%rax"
+		     : : "a"(gpa)
+		     : "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
+		       "r11", "r12", "r13", "r14", "r15", "memory", "cc");
 }
 
 #endif /* SELFTEST_KVM_NESTED_CONTEXT_H */
