@@ -27,19 +27,8 @@ while getopts c:1:2:r: o; do
 done
 
 out=$O/bench-svm
-bench=$out/bench
-rm -rf "$out"
-"$here/bench-dir.sh" "$bench" amd x86_64/svm_l2_switch_test
-{
-	echo "C=$c S1=$s1 S2=$s2 RATIO=$ratio"
-	cat "$here/svm-switch-vm.sh"
-} >"$bench/svm-switch-vm.sh"
-echo '!bench svm-switch-vm.sh' >"$out/list"
-
-"$here/../vm/run.sh" --backend qemu --list "$out/list" --bench "$bench" \
-	--timeout 900 --out "$out/vm" --quiet || true
-
-tr -d '\r' <"$out/vm/serial.log" | sed -n 's/^# BENCH /BENCH /p' >"$out/results"
+"$here/boot.sh" "$out" qemu amd x86_64/svm_l2_switch_test svm-switch-vm.sh 900 \
+	"C=$c" "S1=$s1" "S2=$s2" "RATIO=$ratio"
 if [ "$(grep -c '^BENCH [a-z]* [1-9]' "$out/results")" != 2 ]; then
 	echo "svm-switch: the benchmark did not complete, see $out/vm/serial.log" >&2
 	exit 1

@@ -26,7 +26,10 @@
  *            read-only while cached (hostile);
  *   all      all of the above (default);
  *   bench    a workload for scripts/bench, not a test: L2 switches on one
- *            L1 vCPU, timed, without reading the stats.
+ *            L1 vCPU, timed, without reading the stats;
+ *   inval    a workload for scripts/bench, not a test: the time of an
+ *            mmu_notifier invalidation of guest RAM that backs no cached
+ *            page, with the table full of detached contexts.
  *
  * After every mode the VM stats nested_context_reuse, nested_context_recycle
  * and nested_context_busy must equal those of a model of the cache that the
@@ -39,11 +42,13 @@
  * each VMRUN and VMLOADs it after, as KVM does as L1: that page is never
  * VMRUN and must not get a context.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/mman.h>
 
 #include "test_util.h"
 #include "kvm_util.h"
@@ -804,6 +809,66 @@ static void test_bench(void)
 	test_destroy(t);
 }
 
+#define INVAL_SLOT	3
+#define INVAL_SLOT_GPA	0x30000000ULL
+#define INVAL_PAGES	64
+#define INVAL_OPS	4000
+#define INVAL_REPS	5
+
+/*
+ * For the benchmark of an invalidation, not a test of speed: every L1 vCPU
+ * VMRUNs -c vmcb12s of its own (default 64), which fills the table at
+ * ratios up to -c and leaves every context detached.  Then the host times
+ * madvise(MADV_DONTNEED) of one page of a memslot that no vmcb12 or MSRPM
+ * uses, written before each call so that there is a page to drop; the best
+ * of INVAL_REPS runs of INVAL_OPS calls.  The stats are not read, so that
+ * stock KVM runs it too.
+ */
+static void test_inval(void)
+{
+	int c = per_vcpu ? per_vcpu : 64;
+	struct test *t = test_create(nr_vcpus, nr_vcpus * c);
+	uint32_t list[BATCH_MAX];
+	struct timespec start, end;
+	char ctxs[24] = "no";
+	double ns, best = 0;
+	uint8_t *hva, *p;
+	int v, i, n, r;
+
+	TEST_ASSERT(c <= BATCH_MAX, "inval: -c must be 1..%d", BATCH_MAX);
+	for (v = 0; v < nr_vcpus; v++) {
+		t->mb[v]->area_gpa = 0;
+		for (i = 0; i < c; i++)
+			list[i] = v * c + i;
+		run_batch(t, v, list, c, NULL);
+	}
+
+	vm_userspace_mem_region_add(t->vm, VM_MEM_SRC_ANONYMOUS,
+				    INVAL_SLOT_GPA, INVAL_SLOT, INVAL_PAGES, 0);
+	hva = addr_gpa2hva(t->vm, INVAL_SLOT_GPA);
+	for (r = 0; r < INVAL_REPS; r++) {
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		for (n = 0; n < INVAL_OPS; n++) {
+			p = hva + (n % INVAL_PAGES) * PAGE_SIZE;
+			WRITE_ONCE(*p, 1);
+			TEST_ASSERT(!madvise(p, PAGE_SIZE, MADV_DONTNEED),
+				    "madvise(MADV_DONTNEED): %s",
+				    strerror(errno));
+		}
+		clock_gettime(CLOCK_MONOTONIC, &end);
+		ns = ((end.tv_sec - start.tv_sec) * 1e9 +
+		      (end.tv_nsec - start.tv_nsec)) / INVAL_OPS;
+		if (!r || ns < best)
+			best = ns;
+	}
+	if (vm_has_stat(t->vm, "nested_context_count"))
+		snprintf(ctxs, sizeof(ctxs), "%lu",
+			 vm_get_stat(t->vm, "nested_context_count"));
+	pr_info("inval: %d vmcb12s VMRUN on %d vCPUs, %s contexts; %.0f ns per madvise(MADV_DONTNEED)\n",
+		nr_vcpus * c, nr_vcpus, ctxs, best);
+	test_destroy(t);
+}
+
 #define MSRPM_SLOT	2
 #define MSRPM_SLOT_GPA	0x20000000ULL
 #define MSRPM_SLOT_GPA2	0x20100000ULL
@@ -879,7 +944,7 @@ static void test_memslot(void)
 static void help(const char *name)
 {
 	printf("usage: %s [-v vcpus] [-c L2s per vcpu] [-s rounds] [-n many]\n"
-	       "          [-m sched|migrate|shared|many|msrpm|memslot|all|bench]\n"
+	       "          [-m sched|migrate|shared|many|msrpm|memslot|all|bench|inval]\n"
 	       "  -c 0 (default) runs sched below, at and above capacity\n",
 	       name);
 	exit(KSFT_SKIP);
@@ -914,7 +979,8 @@ int main(int argc, char *argv[])
 	}
 	TEST_ASSERT(nr_vcpus >= 2 && nr_vcpus <= MAX_VCPUS,
 		    "-v must be 2..%d", MAX_VCPUS);
-	TEST_ASSERT(per_vcpu <= MAX_L2_PER_VCPU || !strcmp(mode, "bench"),
+	TEST_ASSERT(per_vcpu <= MAX_L2_PER_VCPU || !strcmp(mode, "bench") ||
+		    !strcmp(mode, "inval"),
 		    "-c must be 0..%d", MAX_L2_PER_VCPU);
 	TEST_ASSERT(per_vcpu <= MAX_L2, "-c must be 0..%d", MAX_L2);
 	TEST_ASSERT(many <= MAX_L2, "-n must be 1..%d", MAX_L2);
@@ -939,10 +1005,12 @@ int main(int argc, char *argv[])
 		test_memslot();
 	if (!strcmp(mode, "bench"))
 		test_bench();
+	if (!strcmp(mode, "inval"))
+		test_inval();
 	if (!all && strcmp(mode, "sched") && strcmp(mode, "migrate") &&
 	    strcmp(mode, "shared") && strcmp(mode, "many") &&
 	    strcmp(mode, "msrpm") && strcmp(mode, "memslot") &&
-	    strcmp(mode, "bench"))
+	    strcmp(mode, "bench") && strcmp(mode, "inval"))
 		help(argv[0]);
 
 	return 0;
