@@ -62,7 +62,20 @@
  *            SVM: no EFER.SVME toggle, as KVM as L1 moves an L2) and each
  *            move must be a nested_context_reuse: nSVM hands a vmcb12's
  *            context back to the table at #VMEXIT.
- *   all      churn, current, owner and handoff (default).
+ *   lost     a page the CPU uses taken away while L2 runs (VMX only:
+ *            nested SVM hands the CPU no page of L1's).  With L2 X
+ *            stopped at its OUT, the host makes X's virtual-APIC page
+ *            read-only, or unmaps it; the cache cannot map it again for
+ *            the CPU, which writes it.  L2 must go on in the same run
+ *            and exit with VMCALL: no VMfail for the VMRESUME that
+ *            already succeeded, no internal error.  L2's CR8 in that
+ *            run: read-only, the TPR L1 wrote (stock: the page it
+ *            pinned at entry; ours: a stand-in with the readable
+ *            content); unmapped, stock's old TPR, ours 0 (a zeroed
+ *            stand-in).  L1's next VMRESUME has stock's outcome: with
+ *            the page back, L2 reads the TPR it holds; still read-only,
+ *            VMfail with VM-instruction error 7 (invalid control field).
+ *   all      churn, current, owner, handoff and lost (default).
  *
  * Switch count: issue 10 asks for 100000 per run.  Measured on the 2-core
  * machine, QEMU TCG does about 190 switches a second under churn (100000:
@@ -125,6 +138,8 @@
 
 #define TEST_MSR	0x174		/* MSR_IA32_SYSENTER_CS */
 #define L2_IO_PORT	0x99
+/* VM-instruction error: VM entry with invalid control field(s) */
+#define VMERR_INVALID_CONTROL	7
 #define WAKE_VEC	0xec
 #define HALT_BOUND	10000		/* L1 resumes per halt */
 #define PROGRESS_S	120		/* host seconds without progress */
@@ -1191,6 +1206,89 @@ static void test_owner(void)
 	pr_info("owner: 20 moves of an L2 between vCPUs with its pages dropped under the new owner\n");
 }
 
+enum { LOST_RESTORE, LOST_KEEP_RO, LOST_UNMAP, NR_LOST };
+static int lost_how;
+
+/* X's L2 stopped at its OUT, on vCPU 0: take its virtual-APIC page away. */
+static void lost_io(struct test *t, int v)
+{
+	uint8_t *vapic = addr_gpa2hva(t->vm, t->l2s[ID_X].vapic_gpa);
+
+	if (lost_how == LOST_UNMAP)
+		TEST_ASSERT(!munmap(vapic, PAGE_SIZE), "munmap");
+	else
+		TEST_ASSERT(!mprotect(vapic, PAGE_SIZE, PROT_READ), "mprotect");
+}
+
+static void lost_restore(struct test *t, uint64_t tpr)
+{
+	uint8_t *vapic = addr_gpa2hva(t->vm, t->l2s[ID_X].vapic_gpa);
+
+	if (lost_how == LOST_UNMAP) {
+		TEST_ASSERT(mmap(vapic, PAGE_SIZE, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == vapic,
+			    "mmap");
+		*(uint32_t *)(vapic + 0x80) = tpr;
+	} else {
+		TEST_ASSERT(!mprotect(vapic, PAGE_SIZE, PROT_READ | PROT_WRITE),
+			    "mprotect");
+	}
+}
+
+static void test_lost(void)
+{
+	static const char * const how[] = {
+		"read-only, writable again before the next entry",
+		"read-only at the next entry",
+		"unmapped, mapped again before the next entry",
+	};
+	struct test *t = &T;
+	struct l2_out *out = t->out[ID_X];
+	struct mailbox *mb;
+	uint64_t tpr, tpr2, want;
+	int round;
+
+	if (!is_vmx) {
+		pr_info("lost: nested SVM hands the CPU no page of L1's while L2 runs: nothing to take away\n");
+		return;
+	}
+	for (round = 0; round < 4 * NR_LOST; round++) {
+		lost_how = round % NR_LOST;
+		tpr = ((round + 2) & 0xf) << 4;
+		tpr2 = ((round + 7) & 0xf) << 4;
+		t->on_io = lost_io;
+		mb = run1(t, 0, ID_X, F_LOAD | F_WRITE, false, tpr);
+		expect(t, mb, ID_X, false, 0, how[lost_how], round);
+		TEST_ASSERT(out->v1 == tpr >> 4,
+			    "lost, %s, round %d: CR8 %lu before, vTPR 0x%lx",
+			    how[lost_how], round, out->v1, tpr);
+		want = lost_how == LOST_UNMAP && t->stats ? 0 : tpr >> 4;
+		TEST_ASSERT(out->v2 == want,
+			    "lost, %s, round %d: L2 read CR8 %lu in the same run, want %lu",
+			    how[lost_how], round, out->v2, want);
+
+		t->on_io = noop_io;
+		if (lost_how == LOST_KEEP_RO) {
+			mb = run1(t, 0, ID_X, 0, false, 0);
+			TEST_ASSERT(mb->exit == (BIT_ULL(63) | VMERR_INVALID_CONTROL),
+				    "lost, %s, round %d: VMRESUME exit 0x%lx, want VMfail %d",
+				    how[lost_how], round, mb->exit,
+				    VMERR_INVALID_CONTROL);
+		}
+		lost_restore(t, tpr2);
+		mb = run1(t, 0, ID_X, lost_how == LOST_UNMAP ? 0 : F_WRITE,
+			  false, tpr2);
+		expect(t, mb, ID_X, false, 0, "lost: next entry", round);
+		TEST_ASSERT(out->v1 == tpr2 >> 4 && out->v2 == tpr2 >> 4,
+			    "lost, %s, round %d: next entry: CR8 %lu/%lu, vTPR 0x%lx",
+			    how[lost_how], round, out->v1, out->v2, tpr2);
+	}
+	run1(t, 0, ID_X, F_CLEAR_ONLY, false, 0);
+	t->on_io = NULL;
+	pr_info("lost: %d L2 runs went on after the host took the virtual-APIC page away, each with stock's outcome at the next entry\n",
+		4 * NR_LOST);
+}
+
 static void test_handoff(void)
 {
 	struct test *t = &T;
@@ -1226,7 +1324,7 @@ static void test_handoff(void)
 
 static void help(const char *name)
 {
-	printf("usage: %s [-m churn|current|owner|handoff|all] [-n switches] [-s]\n"
+	printf("usage: %s [-m churn|current|owner|handoff|lost|all] [-n switches] [-s]\n"
 	       "  -s  require the nested_context_* stats (fail on stock KVM)\n",
 	       name);
 	exit(KSFT_SKIP);
@@ -1255,7 +1353,8 @@ int main(int argc, char *argv[])
 	}
 	all = !strcmp(mode, "all");
 	if (!all && strcmp(mode, "churn") && strcmp(mode, "current") &&
-	    strcmp(mode, "owner") && strcmp(mode, "handoff"))
+	    strcmp(mode, "owner") && strcmp(mode, "handoff") &&
+	    strcmp(mode, "lost"))
 		help(argv[0]);
 
 	is_vmx = kvm_cpu_has(X86_FEATURE_VMX);
@@ -1273,6 +1372,8 @@ int main(int argc, char *argv[])
 		test_owner();
 	if (all || !strcmp(mode, "handoff"))
 		test_handoff();
+	if (all || !strcmp(mode, "lost"))
+		test_lost();
 	kvm_vm_free(T.vm);
 	return 0;
 }
