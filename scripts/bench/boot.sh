@@ -3,7 +3,7 @@
 #
 # One benchmark boot: lay out OUT/bench (bench-dir.sh: stock and our modules
 # of VENDOR, and the selftest TEST), put VM-SCRIPT there behind the given
-# VAR=VALUE lines, boot BACKEND once to run it (TIMEOUT seconds at most) and
+# VAR=VALUE lines and vm-lib.sh, boot BACKEND once to run it (TIMEOUT seconds at most) and
 # leave the "# BENCH " lines of its serial log, without the prefix, in
 # OUT/results.  OUT is emptied first.
 #
@@ -18,6 +18,8 @@ rm -rf "$out"
 "$here/bench-dir.sh" "$out/bench" "$vendor" "$test"
 {
 	echo "$*"
+	echo "VENDOR=$vendor"
+	cat "$here/vm-lib.sh"
 	cat "$here/$script"
 } >"$out/bench/$script"
 echo "!bench $script" >"$out/list"

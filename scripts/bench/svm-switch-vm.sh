@@ -5,17 +5,10 @@
 # stock and then our modules, run the switch workload of svm_l2_switch_test
 # (-m bench: one L1 vCPU VMRUNs C L2s in turn) for S1 and for S2 rounds,
 # counting calls with kprobes; the difference cancels the VM setup.
-# Prints one "BENCH" line per module set.
-d=/kvm/bench
+# Prints one "BENCH" line per module set.  boot.sh puts vm-lib.sh (load)
+# ahead of it.
 T=/sys/kernel/tracing
 FUNCS="kvm_vcpu_map hva_to_pfn kvm_vcpu_read_guest"
-
-load() {
-	rmmod kvm_amd 2>/dev/null
-	rmmod kvm 2>/dev/null
-	insmod "$d/$1/kvm.ko" $2 || return 1
-	insmod "$d/$1/kvm-amd.ko" nested=1
-}
 
 # run ROUNDS: prints "switches/s hits..." for one run of the workload
 run() {

@@ -5,8 +5,7 @@
 # stock and then our modules, run the L2-switch workload of
 # vmx_l2_switch_test and count, with kprobes, the calls per switch of the
 # functions that map guest pages.  Prints one "BENCH" line per module set
-# and workload.
-d=/kvm/bench
+# and workload.  vmx-switch.sh puts vm-lib.sh (load) ahead of it.
 T=/sys/kernel/tracing
 SCHED_ARGS="-p -m sched -c 8 -s ${SCHED_SWITCHES:-1000}"
 MIGRATE_ARGS="-p -m migrate -c 8 -s ${MIGRATE_SWITCHES:-400}"
@@ -15,13 +14,6 @@ PROBES="kvm_vcpu_map __kvm_vcpu_map hva_to_pfn kvm_gpc_refresh"
 log() { echo "bench: $*" >/dev/console; }
 
 uptime_cs() { read -r up _ </proc/uptime; echo "${up%.*}${up#*.}"; }
-
-load() {
-	rmmod kvm_intel 2>/dev/null
-	rmmod kvm 2>/dev/null
-	insmod "$d/$1/kvm.ko" || return 1
-	insmod "$d/$1/kvm-intel.ko" nested=1
-}
 
 probes_on() {
 	echo 0 >$T/events/kprobes/enable 2>/dev/null

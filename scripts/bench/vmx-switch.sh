@@ -23,6 +23,8 @@ rm -rf "$out"
 {
 	echo "SCHED_SWITCHES=${SCHED_SWITCHES:-1000}"
 	echo "MIGRATE_SWITCHES=${MIGRATE_SWITCHES:-400}"
+	echo "VENDOR=intel"
+	cat "$here/vm-lib.sh"
 	cat "$here/vmx-switch-vm.sh"
 } >"$bench/vmx-switch-vm.sh"
 echo '!bench vmx-switch-vm.sh' >"$out/list"
