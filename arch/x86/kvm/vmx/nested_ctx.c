@@ -33,16 +33,23 @@ static void nested_vmx_ctx_init(struct vmx_nested_context *ctx,
 #endif
 }
 
+/* Apply @fn to each of @ctx's caches. */
+static void nested_vmx_ctx_each_gpc(struct vmx_nested_context *ctx,
+				    void (*fn)(struct gfn_to_pfn_cache *))
+{
+	fn(&ctx->msr_bitmap);
+	fn(&ctx->apic_access);
+	fn(&ctx->virtual_apic);
+	fn(&ctx->pi_desc);
+#ifdef CONFIG_KVM_HYPERV
+	fn(&ctx->evmcs);
+#endif
+}
+
 /* Drop every mapping; the caches are re-activated at the next use. */
 static void nested_vmx_ctx_deactivate(struct vmx_nested_context *ctx)
 {
-	kvm_gpc_deactivate(&ctx->msr_bitmap);
-	kvm_gpc_deactivate(&ctx->apic_access);
-	kvm_gpc_deactivate(&ctx->virtual_apic);
-	kvm_gpc_deactivate(&ctx->pi_desc);
-#ifdef CONFIG_KVM_HYPERV
-	kvm_gpc_deactivate(&ctx->evmcs);
-#endif
+	nested_vmx_ctx_each_gpc(ctx, kvm_gpc_deactivate);
 }
 
 static void nested_vmx_ctx_set_vcpu(struct vmx_nested_context *ctx,
@@ -60,13 +67,7 @@ static void nested_vmx_ctx_set_vcpu(struct vmx_nested_context *ctx,
  */
 static void nested_vmx_ctx_park(struct vmx_nested_context *ctx)
 {
-	kvm_gpc_park(&ctx->msr_bitmap);
-	kvm_gpc_park(&ctx->apic_access);
-	kvm_gpc_park(&ctx->virtual_apic);
-	kvm_gpc_park(&ctx->pi_desc);
-#ifdef CONFIG_KVM_HYPERV
-	kvm_gpc_park(&ctx->evmcs);
-#endif
+	nested_vmx_ctx_each_gpc(ctx, kvm_gpc_park);
 }
 
 static struct vmx_nested_context *to_vmx_ctx(struct kvm_nested_context *base)
