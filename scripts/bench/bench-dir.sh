@@ -3,7 +3,8 @@
 #
 # Lay out a benchmark directory for scripts/vm/run.sh --bench: Debian's
 # stock kvm and kvm-VENDOR (decompressed) in DIR/stock, ours in DIR/ours,
-# and the selftest TEST in DIR.  DIR is emptied first.
+# and the selftest TEST in DIR; with BENCH_BEFORE set, the kvm.ko and
+# kvm-VENDOR.ko in that directory in DIR/before.  DIR is emptied first.
 #
 # usage: bench-dir.sh DIR amd|intel TEST
 set -euo pipefail
@@ -19,4 +20,8 @@ for m in kvm "kvm-$vendor"; do
 	"$here/../vm/stock-ko.sh" "$m" "$dir/stock/$m.ko"
 	cp "$KVMTREE/arch/x86/kvm/$m.ko" "$dir/ours/"
 done
+if [ -n "${BENCH_BEFORE:-}" ]; then
+	mkdir -p "$dir/before"
+	cp "$BENCH_BEFORE/kvm.ko" "$BENCH_BEFORE/kvm-$vendor.ko" "$dir/before/"
+fi
 cp "$KSFT/$test" "$dir/"
