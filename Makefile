@@ -41,7 +41,7 @@ MAKEOVERRIDES := $(filter-out O=%,$(MAKEOVERRIDES))
 export KCACHE KVER DEB_VERSION
 
 .PHONY: version-check FORCE
-.PHONY: all modules selftests tree fetch deps unit lint check check-debug check-kut run patchset series-build \
+.PHONY: all modules selftests tree fetch deps unit lint check check-debug check-churn check-kut run patchset series-build \
 	install load bench-table bench-nested fuzz clean distclean help
 
 all: modules selftests
@@ -51,6 +51,7 @@ help:
 	@echo "make run           the L2-switch workload in QEMU and Bochs, with the VM stats"
 	@echo "make check         every tier; ends with 'N passed, N failed, N skipped'"
 	@echo "make check-debug   the emulator lists on a KASAN/lockdep/kmemleak kernel"
+	@echo "make check-churn   the churn test with 100000 L2 switches per vendor"
 	@echo "make check-kut     every kvm-unit-tests svm.flat/vmx.flat test (KUT_MODS=stock: baseline)"
 	@echo "make unit|lint     one tier"
 	@echo "make patchset      the series as git format-patch files in build/patchset"
@@ -139,6 +140,11 @@ check:
 # The emulator lists on a KASAN/lockdep/kmemleak kernel (scripts/debug/).
 check-debug:
 	@CHECK_KERNEL=debug scripts/check.sh
+
+# The concurrent churn test with 100000 L2 switches per vendor: about 10
+# min under QEMU, about half an hour under Bochs, in parallel.
+check-churn:
+	@CHECK_LISTS=churn scripts/check.sh
 
 # Both kvm-unit-tests suites in full (make check runs a subset);
 # KUT_MODS=stock runs them with Debian's modules.  The latency_* and

@@ -31,6 +31,11 @@
 # modules against it with -Werror.  Its tiers are build, qemu and bochs;
 # each list ends with a kmemleak scan, and there is no stock run (Debian's
 # modules do not load into that kernel).
+#
+# CHECK_LISTS=churn (make check-churn) runs tests/churn-<backend>.list
+# instead of the emulator lists: the concurrent churn test with its full
+# count of switches, too long for make check.  Its tiers are build, qemu
+# and bochs, with no stock run.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,9 +44,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 cd "$REPO" || exit 1
 
 debug=$([ "${CHECK_KERNEL:-}" = debug ] && echo 1 || true)
+churn=$([ "${CHECK_LISTS:-}" = churn ] && echo 1 || true)
 if [ -n "$debug" ]; then
 	tiers=${CHECK_TIERS:-build qemu bochs}
 	logdir=$O/check-debug
+elif [ -n "$churn" ]; then
+	tiers=${CHECK_TIERS:-build qemu bochs}
+	logdir=$O/check-churn
 else
 	tiers=${CHECK_TIERS:-unit build lint series qemu bochs kut}
 	logdir=$O/check
@@ -86,6 +95,8 @@ stage "deps"
 
 # The debug kernel, and where its modules and VM results go.
 run_args=() mods_dir=$KVMTREE/arch/x86/kvm sfx=ours
+# Bochs does about 60 churn-test switches a second of wall time.
+[ -n "$churn" ] && run_args=(--timeout 3600) sfx=churn
 if [ -n "$debug" ]; then
 	stage "debug kernel: build or reuse (progress below)"
 	t0=$(date +%s)
@@ -187,7 +198,7 @@ vm_tier() { # backend list
 	"$here/vm/run.sh" --backend "$be" --list "$list" --out "$O/vm/$be-$sfx" \
 		${run_args[@]+"${run_args[@]}"} ${extra[@]+"${extra[@]}"} >"$logdir/$be.log" 2>&1
 	"$here/vm/verdict.sh" "$be" "$list" "$O/vm/$be-$sfx/results" >"$logdir/$be.verdict"
-	[ -n "$debug" ] && return
+	[ -n "$debug$churn" ] && return
 	"$here/vm/run.sh" --backend "$be" --mods stock --list "tests/$be-stock.list" \
 		>>"$logdir/$be.log" 2>&1
 }
@@ -259,12 +270,12 @@ for be in qemu bochs; do
 done
 if want qemu || want_kut qemu; then
 	stage "qemu: nested SVM list, then kvm-unit-tests svm.flat ($kutmods modules) (progress: $logdir/qemu.log, kut-qemu.log)"
-	{ ! want qemu || vm_tier qemu tests/qemu.list; ! want_kut qemu || kut_tier qemu; } &
+	{ ! want qemu || vm_tier qemu "tests/${CHECK_LISTS:+$CHECK_LISTS-}qemu.list"; ! want_kut qemu || kut_tier qemu; } &
 	pids+=($!)
 fi
 if want bochs || want_kut bochs; then
 	stage "bochs: nested VMX list, then kvm-unit-tests vmx.flat ($kutmods modules) (progress: $logdir/bochs.log, kut-bochs.log)"
-	{ ! want bochs || vm_tier bochs tests/bochs.list; ! want_kut bochs || kut_tier bochs; } &
+	{ ! want bochs || vm_tier bochs "tests/${CHECK_LISTS:+$CHECK_LISTS-}bochs.list"; ! want_kut bochs || kut_tier bochs; } &
 	pids+=($!)
 fi
 if [ ${#pids[@]} -gt 0 ]; then
@@ -289,7 +300,7 @@ record_verdicts() { # prefix verdict-file log
 for be in qemu bochs; do
 	want $be || continue
 	record_verdicts "$be" "$logdir/$be.verdict" "$logdir/$be.log"
-	[ -n "$debug" ] && continue
+	[ -n "$debug$churn" ] && continue
 	# With stock modules, every one of our tests must fail.
 	stock=$O/vm/$be-stock/results
 	while read -r t; do
