@@ -95,7 +95,8 @@ stage "deps"
 
 # The debug kernel, and where its modules and VM results go.
 run_args=() mods_dir=$KVMTREE/arch/x86/kvm sfx=ours
-# Bochs does about 60 churn-test switches a second of wall time.
+# 100000 churn-test switches take about 4 minutes in either emulator; the
+# timeout leaves room for a loaded machine.
 [ -n "$churn" ] && run_args=(--timeout 3600) sfx=churn
 if [ -n "$debug" ]; then
 	stage "debug kernel: build or reuse (progress below)"
