@@ -30,7 +30,7 @@ KSFT     := $(O)/selftests
 MODULE_ABI ?= $(KABI)
 MODULES  := $(addprefix $(KVMTREE)/arch/x86/kvm/,kvm.ko kvm-intel.ko kvm-amd.ko)
 
-SERIES_FILES := patches/series $(wildcard patches/*.patch) \
+SERIES_FILES := patches/series $(wildcard patches/*.patch patches/releases/*/*.patch) \
 	$(shell scripts/series.sh list $(REPO) 2>/dev/null | awk '{for (i = 2; i <= NF; i++) print $$i}')
 
 export REPO O CACHE KSRC KDIR KIMAGE KMODDIR KABI TREE KVMTREE HDR KSFT JOBS

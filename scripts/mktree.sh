@@ -10,7 +10,6 @@
 set -euo pipefail
 
 pristine=$1 out=$2 repo=$3
-series=$repo/patches/series
 
 [ -f "$pristine/Makefile" ] || { echo "error: no kernel source at $pristine (set KSRC=)" >&2; exit 1; }
 
@@ -21,10 +20,14 @@ mkdir -p "$(dirname "$out")"
 cp -al "$pristine" "$out.new"
 
 "$repo/scripts/series.sh" list "$repo" | while read -r patch files; do
-	if grep -q '^+++ ' "$repo/patches/$patch"; then
-		patch -p1 -s -N --no-backup-if-mismatch -d "$out.new" \
-			<"$repo/patches/$patch" || {
-			echo "error: patches/$patch does not apply" >&2
+	pf=$("$repo/scripts/series.sh" patch "$repo" "$patch" "$pristine")
+	if grep -q '^+++ ' "$pf"; then
+		# No fuzz: a patch whose context differs in this release needs a
+		# variant (scripts/release-rebase.sh), not a guess.
+		patch -p1 -s -N -F0 --no-backup-if-mismatch -d "$out.new" <"$pf" || {
+			echo "error: ${pf#"$repo"/} does not apply to $pristine" \
+				"($("$repo/scripts/version-check.sh" --id "$pristine"));" \
+				"see README, Other point releases" >&2
 			exit 1
 		}
 	fi

@@ -25,7 +25,7 @@ trap 'rm -rf "$work"' EXIT
 git init -q "$work/git"
 cd "$work/git"
 "$here/series.sh" list "$repo" | while read -r p _; do
-	sed -n 's|^--- a/||p' "$repo/patches/$p"
+	sed -n 's|^--- a/||p' "$("$here/series.sh" patch "$repo" "$p" "$pristine")"
 done | sort -u | while read -r f; do
 	if [ -f "$pristine/$f" ]; then
 		mkdir -p "$(dirname "$f")"
@@ -37,14 +37,15 @@ git -c user.name=base -c user.email=base@localhost commit -q --allow-empty -m "l
 base=$(git rev-parse HEAD)
 
 "$here/series.sh" list "$repo" | while read -r p files; do
-	git mailinfo "$work/msg" "$work/diff" <"$repo/patches/$p" >"$work/info"
+	pf=$("$here/series.sh" patch "$repo" "$p" "$pristine")
+	git mailinfo "$work/msg" "$work/diff" <"$pf" >"$work/info"
 	author=$(sed -n 's/^Author: //p' "$work/info")
 	email=$(sed -n 's/^Email: //p' "$work/info")
 	date=$(sed -n 's/^Date: //p' "$work/info")
 	subject=$(sed -n 's/^Subject: //p' "$work/info")
-	[ -n "$subject" ] || { echo "error: patches/$p has no Subject" >&2; exit 1; }
+	[ -n "$subject" ] || { echo "error: ${pf#"$repo"/} has no Subject" >&2; exit 1; }
 	if [ -s "$work/diff" ]; then
-		git apply --index "$work/diff" || { echo "error: patches/$p does not apply" >&2; exit 1; }
+		git apply --index "$work/diff" || { echo "error: ${pf#"$repo"/} does not apply" >&2; exit 1; }
 	fi
 	for f in $files; do
 		mkdir -p "$(dirname "$f")"

@@ -20,16 +20,17 @@ make --no-print-directory -s -C "$REPO" "$HDR/.stamp" >/dev/null 2>&1 || true
 n=0 fail=0
 while read -r patch files; do
 	n=$((n + 1))
-	subject=$(git mailinfo /dev/null /dev/null <"$REPO/patches/$patch" | sed -n 's/^Subject: //p')
-	if grep -q '^+++ ' "$REPO/patches/$patch"; then
-		patch -p1 -s -N --no-backup-if-mismatch -d "$W/src" <"$REPO/patches/$patch" ||
+	pf=$("$here/series.sh" patch "$REPO" "$patch" "$KSRC")
+	subject=$(git mailinfo /dev/null /dev/null <"$pf" | sed -n 's/^Subject: //p')
+	if grep -q '^+++ ' "$pf"; then
+		patch -p1 -s -N -F0 --no-backup-if-mismatch -d "$W/src" <"$pf" ||
 			{ echo "FAIL $n $patch: does not apply"; fail=$((fail + 1)); break; }
 	fi
 	for f in $files; do
 		mkdir -p "$W/src/$(dirname "$f")"
 		cp --remove-destination "$REPO/$f" "$W/src/$f"
 	done
-	touched=$( (sed -n 's|^+++ b/||p' "$REPO/patches/$patch"; printf '%s\n' $files) | sort -u)
+	touched=$( (sed -n 's|^+++ b/||p' "$pf"; printf '%s\n' $files) | sort -u)
 	what=
 	if echo "$touched" | grep -q -e '^arch/' -e '^virt/' -e '^include/'; then
 		"$here/kvmset.sh" sync "$W/src" "$W/kvm"

@@ -23,6 +23,17 @@
 #                               no patch modifies a file the series adds
 #   series.sh verify REPO TREE  every file the series adds is, in TREE (the
 #                               series applied), byte for byte the repo's
+#   series.sh patch  REPO PATCH SRC
+#                               the file of PATCH to apply to the pristine
+#                               source SRC: its variant for SRC's Debian
+#                               version if there is one, else patches/PATCH
+#
+# Other point releases.  patches/*.patch apply to the pinned release
+# (scripts/pin.mk).  A patch whose context differs in another Debian release
+# has a variant, patches/releases/<Debian version>/<patch>, with the same
+# commit message and the same change rebased onto that release by
+# scripts/release-rebase.sh; every other patch of the series applies there
+# as it is.  The new files are the same for every release.
 set -euo pipefail
 
 cmd=$1 repo=$2
@@ -42,9 +53,23 @@ local_dir() { # f
 	done
 }
 
+# The Debian version of a pristine source tree, as scripts/version-check.sh
+# reads it.
+src_debian() { # src
+	"$repo/scripts/version-check.sh" --id "$1" | sed -n 's/^Linux .* Debian //p'
+}
+
 case "$cmd" in
 list)
 	list
+	;;
+patch)
+	p=$3 v=$(src_debian "$4")
+	if [ -n "$v" ] && [ -f "$repo/patches/releases/$v/$p" ]; then
+		echo "$repo/patches/releases/$v/$p"
+	else
+		echo "$repo/patches/$p"
+	fi
 	;;
 check)
 	rc=0
@@ -69,6 +94,27 @@ check)
 			[ -z "$d" ] || { echo "error: patches/$p touches $f: $d is not part of the series" >&2; rc=1; }
 		done
 	done < <(list)
+	# A release's variants stand for patches of the series, under the same
+	# rules.
+	names=$(list | awk '{print $1}')
+	for v in "$repo"/patches/releases/*/*; do
+		[ -e "$v" ] || continue
+		p=${v##*/} rel=${v%/*} rel=${rel##*/}
+		if ! printf '%s\n' "$names" | grep -qxF "$p"; then
+			echo "error: patches/releases/$rel/$p is no patch of patches/series" >&2
+			rc=1
+			continue
+		fi
+		paths=$(sed -n 's|^+++ b/||p; s|^--- a/||p' "$v" | sort -u)
+		# shellcheck disable=SC2086
+		"$repo/scripts/kvmset.sh" allowed $paths || rc=1
+		for f in $paths; do
+			if printf '%s\n' "$listed" | grep -qxF "$f"; then
+				echo "error: patches/releases/$rel/$p modifies $f, which the series adds" >&2
+				rc=1
+			fi
+		done
+	done
 	# shellcheck disable=SC2086
 	[ -z "$listed" ] || "$repo/scripts/kvmset.sh" allowed $listed || rc=1
 	for f in $listed; do
@@ -105,7 +151,7 @@ verify)
 	exit $rc
 	;;
 *)
-	echo "usage: series.sh list|check REPO | verify REPO TREE" >&2
+	echo "usage: series.sh list|check REPO | verify REPO TREE | patch REPO PATCH SRC" >&2
 	exit 2
 	;;
 esac
