@@ -41,7 +41,7 @@ MAKEOVERRIDES := $(filter-out O=%,$(MAKEOVERRIDES))
 export KCACHE KVER DEB_VERSION
 
 .PHONY: version-check FORCE
-.PHONY: all modules selftests tree fetch deps unit lint check check-debug check-churn check-kut run patchset series-build \
+.PHONY: all modules selftests tree fetch deps unit lint check check-debug check-churn check-kut check-releases run patchset series-build \
 	install load bench-table bench-nested fuzz clean distclean help
 
 all: modules selftests
@@ -52,6 +52,7 @@ help:
 	@echo "make check         every tier; ends with 'N passed, N failed, N skipped'"
 	@echo "make check-debug   the emulator lists on a KASAN/lockdep/kmemleak kernel"
 	@echo "make check-churn   the churn test with 100000 L2 switches per vendor"
+	@echo "make check-releases the series on every Debian point release the archive serves"
 	@echo "make check-kut     every kvm-unit-tests svm.flat/vmx.flat test (KUT_MODS=stock: baseline)"
 	@echo "make unit|lint     one tier"
 	@echo "make patchset      the series as git format-patch files in build/patchset"
@@ -145,6 +146,12 @@ check-debug:
 # Bochs in parallel: about 12 minutes (README, Durations).
 check-churn:
 	@CHECK_LISTS=churn scripts/check.sh
+
+# The series on every Debian point release the archive serves (or
+# RELEASES="<Debian version> ..."): applies, builds, series-build, QEMU and
+# Bochs smoke lists; prints the matrix.  See README, Other point releases.
+check-releases:
+	@scripts/check-releases.sh
 
 # Both kvm-unit-tests suites in full (make check runs a subset);
 # KUT_MODS=stock runs them with Debian's modules.  The latency_* and
