@@ -11,14 +11,17 @@
 #   builds    the modules and static selftests build against that release's
 #             headers
 #   series    every commit builds on its own with W=1 and no warning (make
-#             series-build), and make patchset emits the series
+#             series-build), make patchset emits the series, and checkpatch
+#             --strict (with scripts/checkpatch.ignore, as make lint) finds
+#             nothing in it
 #   qemu      that release's own kernel boots in QEMU with the modules and
 #             runs tests/releases-qemu.list (nested SVM)
 #   bochs     the same in Bochs with tests/releases-bochs.list (nested VMX)
 # The two emulators run in parallel, one release after another.
 #
-# Prints a matrix (also kept in $O/releases/matrix.md, as the README's
-# table) and the totals line.  CHECK_RELEASES_SERIES=0 leaves out the series
+# Prints a matrix of every release checked so far in $O (also kept in
+# $O/releases/matrix.md, as the README's table) and the totals line of
+# this run.  CHECK_RELEASES_SERIES=0 leaves out the series
 # column, the longest.
 set -uo pipefail
 
@@ -58,6 +61,18 @@ mk() {
 	shift 2
 	O=$top/$v make --no-print-directory -C "$repo" DEB_VERSION="$v" \
 		KABI="${v%%-*}+${pkabi#*+}" "$@" >>"$log" 2>&1
+}
+
+# checkpatch --strict on a release's emitted series, as scripts/lint.sh runs
+# it on the pinned one; prints what it finds.
+checkpatch() { # version
+	local ign=$repo/scripts/checkpatch.ignore global p
+	global=$(sed -n '/^\[shim\]/q; /^[A-Z_]/p' "$ign" | paste -sd, -)
+	for p in "$top/$1"/patchset/*.patch; do
+		perl "$CACHE/$1/linux-source-$kver/scripts/checkpatch.pl" --strict --no-tree \
+			--terse --show-types --showfile --ignore "$global" "$p" |
+			{ grep -E ': (ERROR|WARNING|CHECK):' || true; } | sed "s|^|$(basename "$p"): |"
+	done
 }
 
 vm() { # version backend
@@ -102,7 +117,8 @@ for v in $releases; do
 			cell[$v,series]="SKIP"
 		else
 			note "$v: build after every commit, patchset"
-			if mk "$v" "$d/series.log" series-build && mk "$v" "$d/series.log" patchset; then
+			if mk "$v" "$d/series.log" series-build && mk "$v" "$d/series.log" patchset &&
+			   checkpatch "$v" >"$d/checkpatch.txt" && [ ! -s "$d/checkpatch.txt" ]; then
 				cell[$v,series]=PASS
 			else
 				cell[$v,series]=FAIL
@@ -117,18 +133,22 @@ for v in $releases; do
 		esac
 	done
 	echo "    $v: $(for c in "${cols[@]}"; do printf '%s=%s  ' "$c" "${cell[$v,$c]}"; done)$(($(date +%s) - t0)) s"
-done
-
-{
-	echo "| Debian release | applies | builds | series (W=1, each commit) | QEMU (nested SVM) | Bochs (nested VMX) |"
-	echo "| --- | --- | --- | --- | --- | --- |"
-	for v in $releases; do
+	# This release's row of the matrix, kept for later runs of others.
+	{
 		printf '| %s%s |' "$v" "$([ "${v%%-*}+${pkabi#*+}" = "$pkabi" ] && echo ' (pinned)')"
 		for c in "${cols[@]}"; do printf ' %s |' "${cell[$v,$c]}"; done
-		echo
-	done
+		printf ' %s, %s s |\n' "$(date -u +%Y-%m-%d)" "$(($(date +%s) - t0))"
+	} >"$d/row.md"
+done
+
+# The matrix: every release checked so far, this run's and earlier runs'
+# (RELEASES= checks some and keeps the others' rows).
+{
+	echo "| Debian release | applies | builds | series (W=1 each commit, patchset, checkpatch) | QEMU (nested SVM) | Bochs (nested VMX) | checked, time |"
+	echo "| --- | --- | --- | --- | --- | --- | --- |"
+	find "$top" -mindepth 2 -maxdepth 2 -name row.md | sort -V | xargs -r cat
 	echo
-	echo "make check-releases, $(date -u +%Y-%m-%d), $(($(date +%s) - t_start)) s"
+	echo "This run: ${releases//$'\n'/ } in $(($(date +%s) - t_start)) s."
 } >"$matrix"
 echo
 cat "$matrix"
