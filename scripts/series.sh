@@ -80,19 +80,24 @@ check)
 		[ -f "$repo/patches/$p" ] ||
 			{ echo "error: patches/series names missing patches/$p" >&2; rc=1; }
 	done < <(list)
-	while read -r p _; do
-		[ -f "$repo/patches/$p" ] || continue
-		paths=$(sed -n 's|^+++ b/||p; s|^--- a/||p' "$repo/patches/$p" | sort -u)
+	# The files patch @1 (repo-relative) changes: only the KVM file set,
+	# none the series adds, none outside the series.
+	check_paths() { # patch
+		local paths f d
+		paths=$(sed -n 's|^+++ b/||p; s|^--- a/||p' "$repo/$1" | sort -u)
 		# shellcheck disable=SC2086
 		"$repo/scripts/kvmset.sh" allowed $paths || rc=1
 		for f in $paths; do
 			if printf '%s\n' "$listed" | grep -qxF "$f"; then
-				echo "error: patches/$p modifies $f, which the series adds: put its final content in the file itself" >&2
+				echo "error: $1 modifies $f, which the series adds: put its final content in the file itself" >&2
 				rc=1
 			fi
 			d=$(local_dir "$f")
-			[ -z "$d" ] || { echo "error: patches/$p touches $f: $d is not part of the series" >&2; rc=1; }
+			[ -z "$d" ] || { echo "error: $1 touches $f: $d is not part of the series" >&2; rc=1; }
 		done
+	}
+	while read -r p _; do
+		[ -f "$repo/patches/$p" ] && check_paths "patches/$p"
 	done < <(list)
 	# A release's variants stand for patches of the series, under the same
 	# rules.
@@ -105,15 +110,7 @@ check)
 			rc=1
 			continue
 		fi
-		paths=$(sed -n 's|^+++ b/||p; s|^--- a/||p' "$v" | sort -u)
-		# shellcheck disable=SC2086
-		"$repo/scripts/kvmset.sh" allowed $paths || rc=1
-		for f in $paths; do
-			if printf '%s\n' "$listed" | grep -qxF "$f"; then
-				echo "error: patches/releases/$rel/$p modifies $f, which the series adds" >&2
-				rc=1
-			fi
-		done
+		check_paths "patches/releases/$rel/$p"
 	done
 	# shellcheck disable=SC2086
 	[ -z "$listed" ] || "$repo/scripts/kvmset.sh" allowed $listed || rc=1
