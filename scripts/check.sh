@@ -235,6 +235,7 @@ kut_tier() { # backend
 			   printf "" >(d "/part" n ".list"); print p >(d "/part" n ".params"); next }
 		{ print >>(d "/part" n ".list") }' "$list"
 	: >"$dir/results"
+	: >"$dir/why"
 	: >"$logdir/kut-$be.log"
 	for p in "$dir"/part*.list; do
 		p=${p%.list}
@@ -253,6 +254,7 @@ kut_tier() { # backend
 			--limit $((boot + n * ${KUT_WALL:-20} + 2 * timeout * 4)) \
 			${args[@]+"${args[@]}"} >>"$logdir/kut-$be.log" 2>&1
 		cat "$p/results" >>"$dir/results" 2>/dev/null
+		cat "$p/why" >>"$dir/why" 2>/dev/null
 	done
 	"$here/vm/verdict.sh" "$be" "$list" "$dir/results" >"$logdir/kut-$be.verdict"
 }

@@ -71,6 +71,9 @@ wait $pid || rc=$?
 wait 2>/dev/null || true
 
 tr -d '\r' <"$log" | sed -n 's/^KVMNESTED: RESULT //p' >"$out/results"
+# Line by line with results: the test's "KVMNESTED: WHY" line, or "-".
+tr -d '\r' <"$log" | awk '/^KVMNESTED: WHY / { w = $0; sub(/^KVMNESTED: WHY /, "", w); next }
+	/^KVMNESTED: RESULT / { print (w == "" ? "-" : w); w = "" }' >"$out/why"
 tr -d '\r' <"$log" | sed -n '/^KTAP version/,$p' | grep -E '^(KTAP|[0-9]+\.\.|ok |not ok |#)' >"$out/ktap" || true
 if ! grep -q '^KVMNESTED: DONE' "$log"; then
 	echo "run.sh: the $backend VM did not finish (exit $rc); see $log" >&2

@@ -5,14 +5,16 @@
 #
 # usage: verdict.sh BACKEND LIST RESULTS
 # Prints one line per test of LIST:  PASS|FAIL|SKIP|XFAIL|TIMEOUT secs name [# why]
-# and a last line "totals P F S".
+# and a last line "totals P F S".  A FAIL or TIMEOUT's why is the line of
+# the test's output that RESULTS' sibling file "why" (scripts/vm/run.sh)
+# holds for it.
 set -euo pipefail
 
 backend=$1 list=$2 results=$3
 here=$(cd "$(dirname "$0")" && pwd)
 expected=$here/../../tests/expected-results
 
-awk -v be="$backend" -v expf="$expected" -v res="$results" '
+awk -v be="$backend" -v expf="$expected" -v res="$results" -v whyf="$(dirname "$results")/why" '
 BEGIN {
 	while ((getline l < expf) > 0) {
 		if (l ~ /^#/ || l ~ /^[[:space:]]*$/) continue
@@ -29,6 +31,9 @@ BEGIN {
 		# after a module reload): match the n-th result to the n-th run.
 		k = name SUBSEP (++cnt[name])
 		got[k] = f[1]; secs[k] = f[2]
+		# run.sh'"'"'s why file, line by line with the results.
+		if ((getline w < whyf) > 0 && w != "-")
+			detail[k] = w
 	}
 }
 /^#/ || /^[[:space:]]*$/ { next }
@@ -51,7 +56,10 @@ BEGIN {
 		# Passes in some stock runs and fails or times out in others:
 		# its result is reported, never gating.
 		printf "XFAIL %s %s%s # %s, flaky with stock: %s\n", secs[k], name, ctx, r, why[$1]; s++
-	} else { printf "%s %s %s%s\n", r, secs[k], name, ctx; nf++ }
+	} else {
+		printf "%s %s %s%s%s\n", r, secs[k], name, ctx, (k in detail) ? " # " detail[k] : ""
+		nf++
+	}
 }
 END { printf "totals %d %d %d\n", p, nf, s }
 ' "$list"
