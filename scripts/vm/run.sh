@@ -70,10 +70,13 @@ rc=0
 wait $pid || rc=$?
 wait 2>/dev/null || true
 
-tr -d '\r' <"$log" | sed -n 's/^KVMNESTED: RESULT //p' >"$out/results"
-# Line by line with results: the test's "KVMNESTED: WHY" line, or "-".
-tr -d '\r' <"$log" | awk '/^KVMNESTED: WHY / { w = $0; sub(/^KVMNESTED: WHY /, "", w); next }
-	/^KVMNESTED: RESULT / { print (w == "" ? "-" : w); w = "" }' >"$out/why"
+# results, and line by line with it why: the test's "KVMNESTED: WHY"
+# line, or "-".  One pass writes both, so they cannot get out of step.
+tr -d '\r' <"$log" | awk -v res="$out/results" -v why="$out/why" '
+	BEGIN { printf "" >res; printf "" >why }
+	/^KVMNESTED: WHY / { w = $0; sub(/^KVMNESTED: WHY /, "", w); next }
+	/^KVMNESTED: RESULT / { r = $0; sub(/^KVMNESTED: RESULT /, "", r)
+				print r >res; print (w == "" ? "-" : w) >why; w = "" }'
 tr -d '\r' <"$log" | sed -n '/^KTAP version/,$p' | grep -E '^(KTAP|[0-9]+\.\.|ok |not ok |#)' >"$out/ktap" || true
 if ! grep -q '^KVMNESTED: DONE' "$log"; then
 	echo "run.sh: the $backend VM did not finish (exit $rc); see $log" >&2
