@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/env.sh
 . "$here/../env.sh"
 
-backend=qemu mods= ksft=$KSFT list= kvm_params= timeout= out= bench_dir= quiet= cmdline= panic_on_warn=0 extra_root= limit=
+backend=qemu mods= ksft=$KSFT list= kvm_params= timeout= out= bench_dir= quiet= cmdline= panic_on_warn=0 extra_root= limit= hidden=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--backend) backend=$2; shift ;;
@@ -24,8 +24,9 @@ while [ $# -gt 0 ]; do
 	--panic-on-warn) panic_on_warn=1 ;;
 	--root) extra_root=$2; shift ;;
 	--limit) limit=$2; shift ;;
+	--hidden) hidden=$2; shift ;;
 	--quiet) quiet=1 ;;
-	*) echo "usage: run.sh --backend qemu|bochs --list FILE [--mods DIR|stock] [--selftests DIR] [--kvm-params P] [--timeout S] [--out DIR] [--bench DIR] [--cmdline ARGS] [--panic-on-warn] [--root DIR] [--limit S]" >&2; exit 2 ;;
+	*) echo "usage: run.sh --backend qemu|bochs --list FILE [--mods DIR|stock] [--selftests DIR] [--kvm-params P] [--timeout S] [--out DIR] [--bench DIR] [--cmdline ARGS] [--panic-on-warn] [--root DIR] [--limit S] [--hidden MIB]" >&2; exit 2 ;;
 	esac
 	shift
 done
@@ -38,6 +39,22 @@ bochs) vendor=intel; boot_allow=900; : "${timeout:=300}" ;;
 *) echo "run.sh: unknown backend $backend" >&2; exit 2 ;;
 esac
 modset=$([ "$mods" = stock ] && echo stock || echo ours)
+
+# --hidden MIB: that much RAM the emulated host's kernel does not map
+# (unmanaged memory, for the tests' -U modes): the emulator gets MIB more
+# than the kernel may use, and mem= hides the rest.  QEMU: 2 GiB plus MIB,
+# mem=2G; Bochs (at most 2048 MiB): 2048, mem=2048-MIB M.
+if [ -n "$hidden" ]; then
+	case $hidden in ''|*[!0-9]*|0) echo "run.sh: --hidden takes MiB, not '$hidden'" >&2; exit 2 ;; esac
+	if [ "$backend" = qemu ]; then
+		export QEMU_MEM=$((2048 + hidden))M
+		cmdline="mem=2048M${cmdline:+ $cmdline}"
+	else
+		[ "$hidden" -lt 1024 ] || { echo "run.sh: --hidden $hidden: Bochs has 2048 MiB in all" >&2; exit 2; }
+		export BOCHS_MEGS=2048
+		cmdline="mem=$((2048 - hidden))M${cmdline:+ $cmdline}"
+	fi
+fi
 # Next to the selftests' build dir, so that runs of other trees never collide.
 : "${out:=$(dirname "$(realpath "$ksft")")/vm/$backend-$modset}"
 mkdir -p "$out"

@@ -328,6 +328,10 @@ static void model_vmrun(struct model *m, int v, uint64_t gpa)
 	model_put(m, v);
 }
 
+/* -U: the cached pages in unmanaged memory; -A: its host physical address. */
+static bool unmanaged;
+static uint64_t unmanaged_phys;
+
 struct test {
 	struct kvm_vm *vm;
 	int nr_vcpus;
@@ -340,7 +344,16 @@ struct test {
 	uint8_t *msrpm[NR_MSRPM];
 	struct model model;
 	int ratio;
+	struct nested_ctx_unmanaged um;
 };
+
+/* The host's view of an L2's vmcb12. */
+static struct vmcb *l2_vmcb(struct test *t, int l2)
+{
+	if (unmanaged)
+		return nested_ctx_unmanaged_hva(&t->um, t->l2s[l2].vmcb_gpa);
+	return addr_gva2hva(t->vm, t->l2s[l2].vmcb);
+}
 
 static void run_l1(struct test *t, int v, uint32_t op, uint32_t n)
 {
@@ -388,11 +401,27 @@ static struct test *test_create(int nr_vcpus, int nr_l2)
 				    TEST_MEM_SLOT, extra_pages, 0);
 	t->vm->memslots[MEM_REGION_TEST_DATA] = TEST_MEM_SLOT;
 
+	/*
+	 * -U: every page the cache maps (vmcb12s, MSRPMs, the host save and
+	 * VMSAVE areas) in unmanaged memory, at GVA == GPA.
+	 */
+	if (unmanaged)
+		nested_ctx_unmanaged_init(t->vm, &t->um, unmanaged_phys,
+					  nr_l2 + NR_MSRPM * MSRPM_PAGES +
+					  2 * nr_vcpus);
+
 	for (i = 0; i < NR_MSRPM; i++) {
-		gva = vm_vaddr_alloc(t->vm, MSRPM_PAGES * PAGE_SIZE,
-				     KVM_UTIL_MIN_VADDR);
-		t->msrpm[i] = addr_gva2hva(t->vm, gva);
-		t->msrpm_gpa[i] = addr_gva2gpa(t->vm, gva);
+		if (unmanaged) {
+			t->msrpm_gpa[i] = nested_ctx_unmanaged_alloc(&t->um,
+								     MSRPM_PAGES);
+			t->msrpm[i] = nested_ctx_unmanaged_hva(&t->um,
+							       t->msrpm_gpa[i]);
+		} else {
+			gva = vm_vaddr_alloc(t->vm, MSRPM_PAGES * PAGE_SIZE,
+					     KVM_UTIL_MIN_VADDR);
+			t->msrpm[i] = addr_gva2hva(t->vm, gva);
+			t->msrpm_gpa[i] = addr_gva2gpa(t->vm, gva);
+		}
 		memset(t->msrpm[i], 0, MSRPM_PAGES * PAGE_SIZE);
 	}
 
@@ -403,8 +432,13 @@ static struct test *test_create(int nr_vcpus, int nr_l2)
 	for (i = 0; i < nr_l2; i++) {
 		struct l2_desc *l2 = &t->l2s[i];
 
-		l2->vmcb = vm_vaddr_alloc_page(t->vm);
-		l2->vmcb_gpa = addr_gva2gpa(t->vm, l2->vmcb);
+		if (unmanaged) {
+			l2->vmcb = nested_ctx_unmanaged_alloc(&t->um, 1);
+			l2->vmcb_gpa = l2->vmcb;
+		} else {
+			l2->vmcb = vm_vaddr_alloc_page(t->vm);
+			l2->vmcb_gpa = addr_gva2gpa(t->vm, l2->vmcb);
+		}
 		if (i % (PAGE_SIZE / L2_STACK_SIZE) == 0)
 			stack = vm_vaddr_alloc_page(t->vm);
 		l2->stack_top = stack +
@@ -415,15 +449,22 @@ static struct test *test_create(int nr_vcpus, int nr_l2)
 	}
 
 	for (v = 0; v < nr_vcpus; v++) {
-		vm_vaddr_t hsave = vm_vaddr_alloc_page(t->vm);
+		uint64_t hsave_gpa, area_gpa;
 
+		if (unmanaged) {
+			hsave_gpa = nested_ctx_unmanaged_alloc(&t->um, 1);
+			area_gpa = nested_ctx_unmanaged_alloc(&t->um, 1);
+		} else {
+			hsave_gpa = addr_gva2gpa(t->vm,
+						 vm_vaddr_alloc_page(t->vm));
+			area_gpa = addr_gva2gpa(t->vm,
+						vm_vaddr_alloc_page(t->vm));
+		}
 		gva = vm_vaddr_alloc(t->vm, sizeof(struct mailbox),
 				     KVM_UTIL_MIN_VADDR);
 		t->mb[v] = addr_gva2hva(t->vm, gva);
-		t->mb[v]->area_gpa = addr_gva2gpa(t->vm,
-						  vm_vaddr_alloc_page(t->vm));
-		vcpu_args_set(t->vcpus[v], 3, gva, l2s_gva,
-			      addr_gva2gpa(t->vm, hsave));
+		t->mb[v]->area_gpa = area_gpa;
+		vcpu_args_set(t->vcpus[v], 3, gva, l2s_gva, hsave_gpa);
 		/* Up to the first GUEST_SYNC. */
 		run_l1(t, v, 0, 0);
 	}
@@ -719,7 +760,7 @@ static void msrpm_set(struct test *t, int m, uint32_t msr, bool intercept)
 
 static void msrpm_use(struct test *t, int l2, int m)
 {
-	struct vmcb *vmcb = addr_gva2hva(t->vm, t->l2s[l2].vmcb);
+	struct vmcb *vmcb = l2_vmcb(t, l2);
 
 	vmcb->control.msrpm_base_pa = t->msrpm_gpa[m];
 }
@@ -913,7 +954,7 @@ static void test_memslot(void)
 {
 	struct test *t = test_create(2, 2);
 	const uint32_t l0 = 0, l1 = 1;
-	struct vmcb *vmcb = addr_gva2hva(t->vm, t->l2s[0].vmcb);
+	struct vmcb *vmcb = l2_vmcb(t, 0);
 	uint64_t two = 2, zero = 0;
 	int i;
 
@@ -963,7 +1004,10 @@ static void help(const char *name)
 {
 	printf("usage: %s [-v vcpus] [-c L2s per vcpu] [-s rounds] [-n many]\n"
 	       "          [-m sched|migrate|shared|many|msrpm|memslot|all|bench|inval]\n"
-	       "  -c 0 (default) runs sched below, at and above capacity\n",
+	       "          [-U [-A host-physical-address]]\n"
+	       "  -c 0 (default) runs sched below, at and above capacity\n"
+	       "  -U  the pages the cache maps in unmanaged memory: RAM hidden\n"
+	       "      from the host with mem=, mmapped from /dev/mem (-A: where)\n",
 	       name);
 	exit(KSFT_SKIP);
 }
@@ -974,8 +1018,14 @@ int main(int argc, char *argv[])
 	bool all;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "v:c:s:n:m:h")) != -1) {
+	while ((opt = getopt(argc, argv, "v:c:s:n:m:UA:h")) != -1) {
 		switch (opt) {
+		case 'U':
+			unmanaged = true;
+			break;
+		case 'A':
+			unmanaged_phys = strtoull(optarg, NULL, 0);
+			break;
 		case 'v':
 			nr_vcpus = atoi_positive("vCPUs", optarg);
 			break;

@@ -6,9 +6,14 @@
 #ifndef SELFTEST_KVM_NESTED_CONTEXT_H
 #define SELFTEST_KVM_NESTED_CONTEXT_H
 
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/mman.h>
 
 #include "kvm_util.h"
 #include "processor.h"
@@ -263,6 +268,158 @@ static inline void nested_ctx_svm_vmrun(uint64_t gpa)
 		     : : "a"(gpa)
 		     : "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
 		       "r11", "r12", "r13", "r14", "r15", "memory", "cc");
+}
+
+/*
+ * Unmanaged guest memory: RAM that the host kernel neither direct-maps nor
+ * gives a struct page, hidden from it with mem= and mmapped from /dev/mem,
+ * so that KVM sees a VM_PFNMAP mapping (stock kvm_vcpu_map() memremap()s
+ * such a page at every map).  The slot is KVM's only: the selftests
+ * library does not track it, so its pages are handed out here with their
+ * HVA, and L1 maps them at GVA == GPA == the host physical address.
+ */
+#define NESTED_CTX_UNMANAGED_SLOT	30
+#define NESTED_CTX_UNMANAGED_MAX	(64ULL << 20)
+
+struct nested_ctx_unmanaged {
+	uint64_t base;		/* host physical address, GPA and L1's GVA */
+	uint64_t size;
+	uint64_t used;
+	uint8_t *hva;
+};
+
+/* Read one hex number from a /sys/firmware/memmap entry's file. */
+static inline bool nested_ctx_read_hex(const char *dir, const char *file,
+				       uint64_t *val)
+{
+	char path[256];
+	FILE *f;
+	bool ok;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	ok = fscanf(f, "%" SCNx64, val) == 1;
+	fclose(f);
+	return ok;
+}
+
+/*
+ * The first @size bytes of RAM that the firmware's map lists and
+ * /proc/iomem does not call System RAM: what mem= hid from the kernel.
+ */
+static inline bool nested_ctx_hidden_ram(uint64_t size, uint64_t *base)
+{
+	char dir[64], type[64], line[256];
+	uint64_t start, end, s, e;
+	FILE *f;
+	int n;
+
+	for (n = 0; ; n++) {
+		snprintf(dir, sizeof(dir), "/sys/firmware/memmap/%d", n);
+		snprintf(line, sizeof(line), "%s/type", dir);
+		f = fopen(line, "r");
+		if (!f)
+			return false;
+		if (!fgets(type, sizeof(type), f))
+			type[0] = 0;
+		fclose(f);
+		if (strncmp(type, "System RAM", 10) ||
+		    !nested_ctx_read_hex(dir, "start", &start) ||
+		    !nested_ctx_read_hex(dir, "end", &end))
+			continue;
+		start = (start + PAGE_SIZE - 1) & ~(uint64_t)(PAGE_SIZE - 1);
+
+		/* /proc/iomem's top-level lines are sorted. */
+		f = fopen("/proc/iomem", "r");
+		if (!f)
+			return false;
+		while (start <= end && fgets(line, sizeof(line), f)) {
+			if (line[0] == ' ' || !strstr(line, ": System RAM") ||
+			    sscanf(line, "%" SCNx64 "-%" SCNx64, &s, &e) != 2)
+				continue;
+			if (e < start || s > end)
+				continue;
+			if (s > start && s - start >= size)
+				break;
+			start = (e + PAGE_SIZE) & ~(uint64_t)(PAGE_SIZE - 1);
+		}
+		fclose(f);
+		if (start <= end && end - start + 1 >= size) {
+			*base = start;
+			return true;
+		}
+	}
+}
+
+/*
+ * Add @npages of hidden RAM to @vm as an unmanaged memslot, mapped in L1
+ * at GVA == GPA.  @phys, if not 0, names the range (the test's option);
+ * otherwise the hidden RAM is looked up.  A host without hidden RAM or
+ * without /dev/mem makes the test SKIP, never pass.
+ */
+static inline void nested_ctx_unmanaged_init(struct kvm_vm *vm,
+					     struct nested_ctx_unmanaged *u,
+					     uint64_t phys, uint64_t npages)
+{
+	uint64_t size = npages * PAGE_SIZE;
+	void *hva;
+	int fd;
+
+	TEST_ASSERT(npages && size <= NESTED_CTX_UNMANAGED_MAX,
+		    "unmanaged memory: %lu bytes, at most %llu", size,
+		    NESTED_CTX_UNMANAGED_MAX);
+	if (!phys && !nested_ctx_hidden_ram(size, &phys)) {
+		print_skip("no hidden RAM of %lu KiB (boot the host with mem= below its RAM)",
+			   size >> 10);
+		exit(KSFT_SKIP);
+	}
+	TEST_ASSERT(!(phys & (PAGE_SIZE - 1)), "unaligned 0x%lx", phys);
+
+	/* Not O_SYNC: that reserves the range UC-, against KVM's WB memremap(). */
+	fd = open("/dev/mem", O_RDWR);
+	if (fd < 0) {
+		print_skip("/dev/mem: %s", strerror(errno));
+		exit(KSFT_SKIP);
+	}
+	hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, phys);
+	close(fd);
+	if (hva == MAP_FAILED) {
+		print_skip("mmap of /dev/mem at 0x%lx: %s", phys, strerror(errno));
+		exit(KSFT_SKIP);
+	}
+	memset(hva, 0, size);
+
+	vm_set_user_memory_region(vm, NESTED_CTX_UNMANAGED_SLOT, 0, phys, size,
+				  hva);
+	virt_map(vm, phys, phys, npages);
+	u->base = phys;
+	u->size = size;
+	u->used = 0;
+	u->hva = hva;
+}
+
+/* @npages contiguous pages of the unmanaged slot: their GPA (== GVA). */
+static inline uint64_t nested_ctx_unmanaged_alloc(struct nested_ctx_unmanaged *u,
+						  uint64_t npages)
+{
+	uint64_t gpa = u->base + u->used, bytes = npages * PAGE_SIZE;
+
+	TEST_ASSERT(u->used + bytes <= u->size,
+		    "unmanaged memory: %lu bytes used of %lu, %lu more",
+		    u->used, u->size, bytes);
+	u->used += bytes;
+	return gpa;
+}
+
+/* The host's address of an unmanaged GPA (addr_gpa2hva() aborts on it). */
+static inline void *nested_ctx_unmanaged_hva(struct nested_ctx_unmanaged *u,
+					     uint64_t gpa)
+{
+	TEST_ASSERT(gpa >= u->base && gpa < u->base + u->size,
+		    "GPA 0x%lx not in the unmanaged slot", gpa);
+	return u->hva + (gpa - u->base);
 }
 
 #endif /* SELFTEST_KVM_NESTED_CONTEXT_H */
