@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +91,7 @@ struct nested_ctx_model {
 	int held[NESTED_CTX_MODEL_VCPUS];	/* its context, or -1 */
 	uint64_t loads, reuse, recycle, busy;
 	uint64_t peak;		/* highest nested_context_count seen */
+	bool no_stats;		/* functional checks only (stock KVM) */
 };
 
 static inline void nested_ctx_model_init(struct nested_ctx_model *m,
@@ -201,16 +201,21 @@ static inline void nested_ctx_model_touch(struct nested_ctx_model *m,
 
 /*
  * Check the capacity bound through the nested_context_count gauge and,
- * when @exact, the stats against the model.  Returns the gauge.
+ * when @exact, the stats against the model.  Returns the gauge, or 0 when
+ * the test checks function only (m->no_stats: stock KVM has no stats).
  */
 static inline uint64_t nested_ctx_model_check(struct kvm_vm *vm,
 					      struct nested_ctx_model *m,
 					      bool exact, const char *what)
 {
-	uint64_t count = vm_nested_ctx_stat(vm, "nested_context_count");
-	uint64_t reuse = vm_nested_ctx_stat(vm, "nested_context_reuse");
-	uint64_t recycle = vm_nested_ctx_stat(vm, "nested_context_recycle");
-	uint64_t busy = vm_nested_ctx_stat(vm, "nested_context_busy");
+	uint64_t count, reuse, recycle, busy;
+
+	if (m->no_stats)
+		return 0;
+	count = vm_nested_ctx_stat(vm, "nested_context_count");
+	reuse = vm_nested_ctx_stat(vm, "nested_context_reuse");
+	recycle = vm_nested_ctx_stat(vm, "nested_context_recycle");
+	busy = vm_nested_ctx_stat(vm, "nested_context_busy");
 
 	if (count > m->peak)
 		m->peak = count;
@@ -283,8 +288,10 @@ static inline void nested_ctx_svm_vmrun(uint64_t gpa)
 
 struct nested_ctx_unmanaged {
 	uint64_t base;		/* host physical address, GPA and L1's GVA */
-	uint64_t size;
-	uint64_t used;
+	uint64_t size;		/* of the slot */
+	uint64_t used;		/* of the slot, by nested_ctx_unmanaged_alloc() */
+	uint64_t spare;		/* bytes after the slot, for other memslots */
+	uint64_t spare_used;
 	uint8_t *hva;
 };
 
@@ -300,7 +307,7 @@ static inline bool nested_ctx_read_hex(const char *dir, const char *file,
 	f = fopen(path, "r");
 	if (!f)
 		return false;
-	ok = fscanf(f, "%" SCNx64, val) == 1;
+	ok = fscanf(f, "%lx", val) == 1;
 	fclose(f);
 	return ok;
 }
@@ -337,7 +344,7 @@ static inline bool nested_ctx_hidden_ram(uint64_t size, uint64_t *base)
 			return false;
 		while (start <= end && fgets(line, sizeof(line), f)) {
 			if (line[0] == ' ' || !strstr(line, ": System RAM") ||
-			    sscanf(line, "%" SCNx64 "-%" SCNx64, &s, &e) != 2)
+			    sscanf(line, "%lx-%lx", &s, &e) != 2)
 				continue;
 			if (e < start || s > end)
 				continue;
@@ -354,25 +361,28 @@ static inline bool nested_ctx_hidden_ram(uint64_t size, uint64_t *base)
 }
 
 /*
- * Add @npages of hidden RAM to @vm as an unmanaged memslot, mapped in L1
- * at GVA == GPA.  @phys, if not 0, names the range (the test's option);
- * otherwise the hidden RAM is looked up.  A host without hidden RAM or
- * without /dev/mem makes the test SKIP, never pass.
+ * Map @npages of hidden RAM, plus @spare pages after them, from /dev/mem,
+ * and add the first @npages to @vm as an unmanaged memslot, mapped in L1
+ * at GVA == GPA.  The spare pages are for memslots of the test's own
+ * (nested_ctx_unmanaged_spare()).  @phys, if not 0, names the range (the
+ * test's option); otherwise the hidden RAM is looked up.  A host without
+ * hidden RAM or without /dev/mem makes the test SKIP, never pass.
  */
 static inline void nested_ctx_unmanaged_init(struct kvm_vm *vm,
 					     struct nested_ctx_unmanaged *u,
-					     uint64_t phys, uint64_t npages)
+					     uint64_t phys, uint64_t npages,
+					     uint64_t spare)
 {
-	uint64_t size = npages * PAGE_SIZE;
+	uint64_t size = npages * PAGE_SIZE, total = size + spare * PAGE_SIZE;
 	void *hva;
 	int fd;
 
-	TEST_ASSERT(npages && size <= NESTED_CTX_UNMANAGED_MAX,
-		    "unmanaged memory: %lu bytes, at most %llu", size,
+	TEST_ASSERT(npages && total <= NESTED_CTX_UNMANAGED_MAX,
+		    "unmanaged memory: %lu bytes, at most %llu", total,
 		    NESTED_CTX_UNMANAGED_MAX);
-	if (!phys && !nested_ctx_hidden_ram(size, &phys)) {
+	if (!phys && !nested_ctx_hidden_ram(total, &phys)) {
 		print_skip("no hidden RAM of %lu KiB (boot the host with mem= below its RAM)",
-			   size >> 10);
+			   total >> 10);
 		exit(KSFT_SKIP);
 	}
 	TEST_ASSERT(!(phys & (PAGE_SIZE - 1)), "unaligned 0x%lx", phys);
@@ -383,13 +393,13 @@ static inline void nested_ctx_unmanaged_init(struct kvm_vm *vm,
 		print_skip("/dev/mem: %s", strerror(errno));
 		exit(KSFT_SKIP);
 	}
-	hva = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, phys);
+	hva = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, phys);
 	close(fd);
 	if (hva == MAP_FAILED) {
 		print_skip("mmap of /dev/mem at 0x%lx: %s", phys, strerror(errno));
 		exit(KSFT_SKIP);
 	}
-	memset(hva, 0, size);
+	memset(hva, 0, total);
 
 	vm_set_user_memory_region(vm, NESTED_CTX_UNMANAGED_SLOT, 0, phys, size,
 				  hva);
@@ -397,7 +407,11 @@ static inline void nested_ctx_unmanaged_init(struct kvm_vm *vm,
 	u->base = phys;
 	u->size = size;
 	u->used = 0;
+	u->spare = total - size;
+	u->spare_used = 0;
 	u->hva = hva;
+	pr_info("unmanaged memory: %lu KiB at 0x%lx from /dev/mem, slot %d, %lu KiB spare\n",
+		size >> 10, phys, NESTED_CTX_UNMANAGED_SLOT, u->spare >> 10);
 }
 
 /* @npages contiguous pages of the unmanaged slot: their GPA (== GVA). */
@@ -420,6 +434,44 @@ static inline void *nested_ctx_unmanaged_hva(struct nested_ctx_unmanaged *u,
 	TEST_ASSERT(gpa >= u->base && gpa < u->base + u->size,
 		    "GPA 0x%lx not in the unmanaged slot", gpa);
 	return u->hva + (gpa - u->base);
+}
+
+/*
+ * @npages contiguous spare pages, in no memslot yet: the HVA to hand to
+ * nested_ctx_unmanaged_slot().
+ */
+static inline uint8_t *nested_ctx_unmanaged_spare(struct nested_ctx_unmanaged *u,
+						  uint64_t npages)
+{
+	uint8_t *hva = u->hva + u->size + u->spare_used;
+	uint64_t bytes = npages * PAGE_SIZE;
+
+	TEST_ASSERT(u->spare_used + bytes <= u->spare,
+		    "unmanaged memory: %lu spare bytes used of %lu, %lu more",
+		    u->spare_used, u->spare, bytes);
+	u->spare_used += bytes;
+	return hva;
+}
+
+/* After the VM is gone: unmap the /dev/mem mapping. */
+static inline void nested_ctx_unmanaged_free(struct nested_ctx_unmanaged *u)
+{
+	TEST_ASSERT(!munmap(u->hva, u->size + u->spare), "munmap: %s",
+		    strerror(errno));
+	u->hva = NULL;
+}
+
+/*
+ * Create, move (same @slot, @hva and @flags, other @gpa) or, with @npages
+ * 0, delete a memslot of spare unmanaged pages at @hva.  The library does
+ * not track it: the test keeps its GPA-to-HVA translation.
+ */
+static inline void nested_ctx_unmanaged_slot(struct kvm_vm *vm, uint32_t slot,
+					     uint32_t flags, uint64_t gpa,
+					     uint8_t *hva, uint64_t npages)
+{
+	vm_set_user_memory_region(vm, slot, flags, gpa, npages * PAGE_SIZE,
+				  npages ? hva : NULL);
 }
 
 #endif /* SELFTEST_KVM_NESTED_CONTEXT_H */
