@@ -36,7 +36,15 @@
  * host runs on the same sequence of VMRUNs, and closed forms where there is
  * one, and nested_context_count the contexts of the model.  With
  * nested_context_ratio=0 all stay 0.  A KVM without the cache has no such
- * stats, and the test fails.
+ * stats, and the test fails, unless -F asks for the functional checks only.
+ *
+ * -U puts every page the cache maps in unmanaged memory (RAM hidden from
+ * the host kernel with mem=, mmapped from /dev/mem: a VM_PFNMAP mapping
+ * without struct pages): the vmcb12s, the MSRPMs, the host save areas and
+ * L1's own VMSAVE areas; in memslot mode the MSRPM's memslot too, re-created
+ * on other pages each time.  No mmu_notifier fires for that memory: only
+ * the memslot generation tells the cache.  Without hidden RAM or /dev/mem
+ * the test SKIPs.
  *
  * Except in bench, L1 VMSAVEs its own state to a page of its own before
  * each VMRUN and VMLOADs it after, as KVM does as L1: that page is never
@@ -328,8 +336,11 @@ static void model_vmrun(struct model *m, int v, uint64_t gpa)
 	model_put(m, v);
 }
 
-/* -U: the cached pages in unmanaged memory; -A: its host physical address. */
-static bool unmanaged;
+/*
+ * -U: the cached pages in unmanaged memory; -A: its host physical address.
+ * -F: functional checks only, no stats (stock KVM passes them too).
+ */
+static bool unmanaged, no_stats;
 static uint64_t unmanaged_phys;
 
 struct test {
@@ -345,6 +356,8 @@ struct test {
 	struct model model;
 	int ratio;
 	struct nested_ctx_unmanaged um;
+	uint8_t *slot_hva;	/* memslot mode: the MSRPM memslot's backing */
+	int slot_next;		/* -U: which of its two backings is next */
 };
 
 /* The host's view of an L2's vmcb12. */
@@ -408,7 +421,7 @@ static struct test *test_create(int nr_vcpus, int nr_l2)
 	if (unmanaged)
 		nested_ctx_unmanaged_init(t->vm, &t->um, unmanaged_phys,
 					  nr_l2 + NR_MSRPM * MSRPM_PAGES +
-					  2 * nr_vcpus);
+					  2 * nr_vcpus, 2 * MSRPM_PAGES);
 
 	for (i = 0; i < NR_MSRPM; i++) {
 		if (unmanaged) {
@@ -490,6 +503,8 @@ static void test_destroy(struct test *t)
 	for (v = 0; v < t->nr_vcpus; v++)
 		run_l1(t, v, OP_DONE, 0);
 	kvm_vm_free(t->vm);
+	if (unmanaged)
+		nested_ctx_unmanaged_free(&t->um);
 	free(t->model.ctx);
 	free(t);
 }
@@ -558,10 +573,14 @@ static void svme_on(struct test *t, int v)
 
 static void check_stats(struct test *t, const char *what)
 {
-	uint64_t reuse = vm_nested_ctx_stat(t->vm, "nested_context_reuse");
-	uint64_t recycle = vm_nested_ctx_stat(t->vm, "nested_context_recycle");
-	uint64_t count = vm_nested_ctx_stat(t->vm, "nested_context_count");
-	uint64_t busy = vm_nested_ctx_stat(t->vm, "nested_context_busy");
+	uint64_t reuse, recycle, count, busy;
+
+	if (no_stats)
+		return;
+	reuse = vm_nested_ctx_stat(t->vm, "nested_context_reuse");
+	recycle = vm_nested_ctx_stat(t->vm, "nested_context_recycle");
+	count = vm_nested_ctx_stat(t->vm, "nested_context_count");
+	busy = vm_nested_ctx_stat(t->vm, "nested_context_busy");
 
 	pr_info("%-28s loads %6lu  reuse %6lu  recycle %6lu  busy %4lu  (capacity %u)\n",
 		what, t->model.loads, reuse, recycle, busy, t->model.cap);
@@ -932,16 +951,58 @@ static void test_inval(void)
 #define MSRPM_SLOT_GPA	0x20000000ULL
 #define MSRPM_SLOT_GPA2	0x20100000ULL
 
-static uint8_t *msrpm_slot_add(struct test *t, uint64_t gpa, uint32_t flags,
-			       bool intercept)
+/*
+ * The MSRPM memslot at @gpa, all intercepted or none.  -U backs it with
+ * unmanaged pages, the other of two backings each time, and fills the one
+ * it leaves with the opposite: a cache that kept the old page reads that.
+ */
+static void msrpm_slot_add(struct test *t, uint64_t gpa, uint32_t flags,
+			   bool intercept)
 {
-	uint8_t *hva;
+	uint8_t fill = intercept ? 0xff : 0;
 
+	if (unmanaged) {
+		if (!t->slot_hva)
+			t->slot_hva = nested_ctx_unmanaged_spare(&t->um,
+								 2 * MSRPM_PAGES);
+		memset(t->slot_hva + t->slot_next * MSRPM_PAGES * PAGE_SIZE,
+		       ~fill, MSRPM_PAGES * PAGE_SIZE);
+		t->slot_next ^= 1;
+		memset(t->slot_hva + t->slot_next * MSRPM_PAGES * PAGE_SIZE,
+		       fill, MSRPM_PAGES * PAGE_SIZE);
+		nested_ctx_unmanaged_slot(t->vm, MSRPM_SLOT, flags, gpa,
+					  t->slot_hva + t->slot_next *
+					  MSRPM_PAGES * PAGE_SIZE, MSRPM_PAGES);
+		return;
+	}
 	vm_userspace_mem_region_add(t->vm, VM_MEM_SRC_ANONYMOUS, gpa,
 				    MSRPM_SLOT, MSRPM_PAGES, flags);
-	hva = addr_gpa2hva(t->vm, gpa);
-	memset(hva, intercept ? 0xff : 0, MSRPM_PAGES * PAGE_SIZE);
-	return hva;
+	memset(addr_gpa2hva(t->vm, gpa), fill, MSRPM_PAGES * PAGE_SIZE);
+}
+
+/* The MSRPM memslot's current backing. */
+static uint8_t *msrpm_slot_hva(struct test *t, uint64_t gpa)
+{
+	if (unmanaged)
+		return t->slot_hva + t->slot_next * MSRPM_PAGES * PAGE_SIZE;
+	return addr_gpa2hva(t->vm, gpa);
+}
+
+static void msrpm_slot_delete(struct test *t)
+{
+	if (unmanaged)
+		nested_ctx_unmanaged_slot(t->vm, MSRPM_SLOT, 0, 0, NULL, 0);
+	else
+		vm_mem_region_delete(t->vm, MSRPM_SLOT);
+}
+
+static void msrpm_slot_move(struct test *t, uint64_t gpa)
+{
+	if (unmanaged)
+		nested_ctx_unmanaged_slot(t->vm, MSRPM_SLOT, 0, gpa,
+					  msrpm_slot_hva(t, 0), MSRPM_PAGES);
+	else
+		vm_mem_region_move(t->vm, MSRPM_SLOT, gpa);
 }
 
 /*
@@ -966,7 +1027,7 @@ static void test_memslot(void)
 		run_batch(t, 0, &l0, 1, &two);
 
 		/* No memslot: the merge cannot read the MSRPM. */
-		vm_mem_region_delete(t->vm, MSRPM_SLOT);
+		msrpm_slot_delete(t);
 		__run_batch(t, 0, &l0, 1, NULL, (uint32_t)SVM_EXIT_ERR);
 		run_batch(t, 0, &l1, 1, NULL);
 		__run_batch(t, 0, &l0, 1, NULL, (uint32_t)SVM_EXIT_ERR);
@@ -976,24 +1037,24 @@ static void test_memslot(void)
 		run_batch(t, 0, &l0, 1, &zero);
 
 		/* Moved, contents kept: the old GPA is gone. */
-		memset(addr_gpa2hva(t->vm, MSRPM_SLOT_GPA), 0xff,
+		memset(msrpm_slot_hva(t, MSRPM_SLOT_GPA), 0xff,
 		       MSRPM_PAGES * PAGE_SIZE);
-		vm_mem_region_move(t->vm, MSRPM_SLOT, MSRPM_SLOT_GPA2);
+		msrpm_slot_move(t, MSRPM_SLOT_GPA2);
 		__run_batch(t, 0, &l0, 1, NULL, (uint32_t)SVM_EXIT_ERR);
 		vmcb->control.msrpm_base_pa = MSRPM_SLOT_GPA2;
 		run_batch(t, 0, &l0, 1, &two);
 
 		/* Read-only: the cache cannot map it, VMRUN still reads it. */
-		vm_mem_region_delete(t->vm, MSRPM_SLOT);
+		msrpm_slot_delete(t);
 		msrpm_slot_add(t, MSRPM_SLOT_GPA, KVM_MEM_READONLY, true);
 		vmcb->control.msrpm_base_pa = MSRPM_SLOT_GPA;
 		run_batch(t, 0, &l1, 1, NULL);
 		run_batch(t, 0, &l0, 1, &two);
-		memset(addr_gpa2hva(t->vm, MSRPM_SLOT_GPA), 0,
+		memset(msrpm_slot_hva(t, MSRPM_SLOT_GPA), 0,
 		       MSRPM_PAGES * PAGE_SIZE);
 		run_batch(t, 1, &l0, 1, &zero);
 
-		vm_mem_region_delete(t->vm, MSRPM_SLOT);
+		msrpm_slot_delete(t);
 		msrpm_slot_add(t, MSRPM_SLOT_GPA, 0, true);
 	}
 	check_stats(t, "memslot");
@@ -1004,10 +1065,11 @@ static void help(const char *name)
 {
 	printf("usage: %s [-v vcpus] [-c L2s per vcpu] [-s rounds] [-n many]\n"
 	       "          [-m sched|migrate|shared|many|msrpm|memslot|all|bench|inval]\n"
-	       "          [-U [-A host-physical-address]]\n"
+	       "          [-U [-A host-physical-address]] [-F]\n"
 	       "  -c 0 (default) runs sched below, at and above capacity\n"
 	       "  -U  the pages the cache maps in unmanaged memory: RAM hidden\n"
-	       "      from the host with mem=, mmapped from /dev/mem (-A: where)\n",
+	       "      from the host with mem=, mmapped from /dev/mem (-A: where)\n"
+	       "  -F  functional checks only, no nested_context_* stats (stock KVM)\n",
 	       name);
 	exit(KSFT_SKIP);
 }
@@ -1018,8 +1080,11 @@ int main(int argc, char *argv[])
 	bool all;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "v:c:s:n:m:UA:h")) != -1) {
+	while ((opt = getopt(argc, argv, "v:c:s:n:m:UA:Fh")) != -1) {
 		switch (opt) {
+		case 'F':
+			no_stats = true;
+			break;
 		case 'U':
 			unmanaged = true;
 			break;
