@@ -23,7 +23,14 @@
  * nested_context_reuse and nested_context_recycle VM stats, for L2 counts
  * below, at and above the table's capacity (nested_context_ratio times the
  * number of vCPUs).  With nested_context_ratio=0 the same switches must pass
- * with both stats at 0.  Without those stats (stock KVM) the test fails.
+ * with both stats at 0.  Without those stats (stock KVM) the test fails,
+ * unless -F asks for the functional checks only.
+ *
+ * With -U every page the cache maps is in unmanaged memory (RAM hidden
+ * from the host kernel with mem=, mmapped from /dev/mem: a VM_PFNMAP
+ * mapping without struct pages): the (e)VMCSs, the MSR bitmaps and, with
+ * -p, the virtual-APIC and APIC-access pages.  Without hidden RAM or
+ * /dev/mem the test SKIPs.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -356,9 +363,11 @@ struct run {
 	int owner[MAX_L2];	/* L1 vCPU running each L2 */
 	int nr_l2;
 	void *old[MAX_L2];	/* with -r: the last pages moved away from */
+	struct nested_ctx_unmanaged um;	/* with -U */
 };
 
-static bool move_vmcs;
+static bool move_vmcs, unmanaged, no_stats;
+static uint64_t unmanaged_phys;
 
 /*
  * -r: back the (e)VMCS of every L2 with a new page holding the same
@@ -446,16 +455,25 @@ static void setup(struct run *r, int nr_l2, int ratio, bool evmcs)
 	memset(t, 0, sizeof(*t));
 	t->stacks = vm_vaddr_alloc(r->vm, MAX_L2 * L2_STACK_SIZE,
 				   KVM_UTIL_MIN_VADDR);
+	/* -U: the (e)VMCSs, vAPIC, APIC-access pages and MSR bitmaps. */
+	if (unmanaged)
+		nested_ctx_unmanaged_init(r->vm, &r->um, unmanaged_phys,
+					  2 * nr_l2 + 1 + NR_L1, 0);
 	for (i = 0; i < nr_l2; i++) {
-		t->l2[i].vmcs_gva = vm_vaddr_alloc_page(r->vm);
-		t->l2[i].vmcs_gpa = addr_gva2gpa(r->vm, t->l2[i].vmcs_gva);
+		t->l2[i].vmcs_gva = unmanaged ?
+			nested_ctx_unmanaged_alloc(&r->um, 1) :
+			vm_vaddr_alloc_page(r->vm);
+		t->l2[i].vmcs_gpa = unmanaged ? t->l2[i].vmcs_gva :
+			addr_gva2gpa(r->vm, t->l2[i].vmcs_gva);
 		if (use_pages)
-			t->l2[i].vapic_gpa =
+			t->l2[i].vapic_gpa = unmanaged ?
+				nested_ctx_unmanaged_alloc(&r->um, 1) :
 				addr_gva2gpa(r->vm, vm_vaddr_alloc_page(r->vm));
 	}
 	if (use_pages)
-		t->apic_access_gpa = addr_gva2gpa(r->vm,
-						  vm_vaddr_alloc_page(r->vm));
+		t->apic_access_gpa = unmanaged ?
+			nested_ctx_unmanaged_alloc(&r->um, 1) :
+			addr_gva2gpa(r->vm, vm_vaddr_alloc_page(r->vm));
 	t->evmcs = evmcs;
 	r->td = t;
 	r->nr_l2 = nr_l2;
@@ -472,6 +490,14 @@ static void setup(struct run *r, int nr_l2, int ratio, bool evmcs)
 			t->cmd[v].hv_pages = hv_gva;
 		}
 		vcpu_alloc_vmx(r->vm, &vmx_gva);
+		if (unmanaged) {
+			struct vmx_pages *p = addr_gva2hva(r->vm, vmx_gva);
+
+			/* The MSR bitmap prepare_vmcs() gives every L2. */
+			p->msr_gpa = nested_ctx_unmanaged_alloc(&r->um, 1);
+			p->msr = (void *)p->msr_gpa;
+			p->msr_hva = nested_ctx_unmanaged_hva(&r->um, p->msr_gpa);
+		}
 		vcpu_args_set(r->vcpus[v], 2, vmx_gva, (uint64_t)v);
 		/* Up to the first GUEST_SYNC. */
 		do_cmd(r, v, 0, 0, 0);
@@ -492,19 +518,26 @@ static void finish(struct run *r, int nr_l2, const char *what)
 		TEST_ASSERT_EQ(r->td->l2[i].runs, r->runs[i]);
 	}
 
-	reuse = vm_nested_ctx_stat(r->vm, "nested_context_reuse");
-	recycle = vm_nested_ctx_stat(r->vm, "nested_context_recycle");
-	pr_info("%s: %d L2s on %d L1 vCPUs, capacity %lu: reuse %lu (expect %lu), recycle %lu (expect %lu)\n",
-		what, nr_l2, NR_L1, r->m.cap, reuse, r->m.reuse, recycle,
-		r->m.recycle);
-	TEST_ASSERT_EQ(reuse, r->m.reuse);
-	TEST_ASSERT_EQ(recycle, r->m.recycle);
+	if (no_stats) {
+		pr_info("%s: %d L2s on %d L1 vCPUs, functional checks only\n",
+			what, nr_l2, NR_L1);
+	} else {
+		reuse = vm_nested_ctx_stat(r->vm, "nested_context_reuse");
+		recycle = vm_nested_ctx_stat(r->vm, "nested_context_recycle");
+		pr_info("%s: %d L2s on %d L1 vCPUs, capacity %lu: reuse %lu (expect %lu), recycle %lu (expect %lu)\n",
+			what, nr_l2, NR_L1, r->m.cap, reuse, r->m.reuse,
+			recycle, r->m.recycle);
+		TEST_ASSERT_EQ(reuse, r->m.reuse);
+		TEST_ASSERT_EQ(recycle, r->m.recycle);
+	}
 
 	for (v = 0; v < NR_L1; v++) {
 		do_cmd(r, v, CMD_VMXOFF, 0, 0);
 		model_put(&r->m, v);
 	}
 	kvm_vm_free(r->vm);
+	if (unmanaged)
+		nested_ctx_unmanaged_free(&r->um);
 	for (i = 0; i < nr_l2; i++)
 		if (r->old[i])
 			munmap(r->old[i], getpagesize());
@@ -585,10 +618,13 @@ static void test_migrate(int nr_l2, int switches, int ratio, bool evmcs)
 static void help(const char *name)
 {
 	printf("usage: %s [-c L2s per L1 vCPU (2-%d)] [-s switches]\n"
-	       "       [-m sched|migrate|evmcs|all] [-p] [-r]\n"
+	       "       [-m sched|migrate|evmcs|all] [-p] [-r] [-U [-A phys]] [-F]\n"
 	       "  -p: the L2s use an MSR bitmap, a virtual-APIC and an APIC-access page\n"
 	       "      (not with eVMCS)\n"
-	       "  -r: move every (e)VMCS to a new page between commands\n",
+	       "  -r: move every (e)VMCS to a new page between commands\n"
+	       "  -U: the pages the cache maps in unmanaged memory: RAM hidden from\n"
+	       "      the host with mem=, mmapped from /dev/mem (-A: where); not with -r\n"
+	       "  -F: functional checks only, no nested_context_* stats (stock KVM)\n",
 	       name, MAX_L2_PER_L1);
 	exit(KSFT_SKIP);
 }
@@ -599,8 +635,17 @@ int main(int argc, char *argv[])
 	const char *mode = "all";
 	bool all, evmcs;
 
-	while ((opt = getopt(argc, argv, "c:s:m:prh")) != -1) {
+	while ((opt = getopt(argc, argv, "c:s:m:prUA:Fh")) != -1) {
 		switch (opt) {
+		case 'U':
+			unmanaged = true;
+			break;
+		case 'A':
+			unmanaged_phys = strtoull(optarg, NULL, 0);
+			break;
+		case 'F':
+			no_stats = true;
+			break;
 		case 'c':
 			per = atoi_non_negative("L2s per L1 vCPU", optarg);
 			TEST_ASSERT(per >= 2 && per <= MAX_L2_PER_L1,
@@ -624,6 +669,8 @@ int main(int argc, char *argv[])
 	}
 
 	TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_VMX));
+	/* -r moves anonymous pages with mremap(): not /dev/mem's. */
+	TEST_ASSERT(!(unmanaged && move_vmcs), "-U and -r do not go together");
 
 	ratio = nested_ctx_ratio();
 	pr_info("nested_context_ratio: %d%s\n", ratio,
