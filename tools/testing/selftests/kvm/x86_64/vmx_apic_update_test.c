@@ -22,7 +22,21 @@
  *   under Bochs, MSR_KERNEL_GS_BASE exits to L1 whatever its bit, with
  *   stock KVM too.)
  * It must always see the current content and mapping, never a stale one.
+ *
+ * With -U the three pages, both VMCSs and the MSR bitmap of L2 B are in
+ * unmanaged memory: RAM hidden from the host kernel with mem= and mmapped
+ * from /dev/mem, a VM_PFNMAP mapping without struct pages, where no
+ * mmu_notifier fires.  The changes are then memslot changes: the memslot
+ * re-created on other pages, and moved away with other pages put in its
+ * place, between switches and while in L2.  The pages left behind keep
+ * the old content, which a stale mapping would show.  Without hidden RAM
+ * or /dev/mem the test SKIPs.
+ *
+ * -F checks function only: no nested_context_* stats, and only the changes
+ * between switches (stock KVM keeps the pages it mapped at entry for the
+ * whole L2 run, so it fails the changes while in L2).
  */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +50,9 @@
 #include "nested_context.h"
 
 #define TEST_SLOT	10
+#define TEST_SLOT2	11
 #define TEST_GPA	0x10000000ull
+#define TEST_GPA2	0x20000000ull	/* -U: where the memslot moves */
 #define TEST_PAGES	3
 #define APIC_ACCESS_GPA	(TEST_GPA)
 #define VAPIC_GPA	(TEST_GPA + 0x1000)
@@ -206,9 +222,57 @@ static struct kvm_vm *vm;
 static struct kvm_vcpu *vcpu;
 static struct shared *hsh;
 
+/*
+ * -U: the unmanaged memory, the two backings of the test memslot (used in
+ * turn), the slot that is at TEST_GPA and one moved away, or -1.
+ */
+static bool unmanaged, no_stats;
+static uint64_t unmanaged_phys;
+static struct nested_ctx_unmanaged um;
+static uint8_t *backing[2];
+static int cur_backing, cur_slot = TEST_SLOT, moved_slot = -1;
+
 static uint8_t *test_hva(uint64_t gpa)
 {
+	if (unmanaged)
+		return backing[cur_backing] + (gpa - TEST_GPA);
 	return addr_gpa2hva(vm, gpa);
+}
+
+/* -U: put the other backing at TEST_GPA in memslot @slot, fresh content. */
+static void unmanaged_new_backing(int slot)
+{
+	cur_backing ^= 1;
+	memcpy(backing[cur_backing], backing[cur_backing ^ 1],
+	       TEST_PAGES * getpagesize());
+	nested_ctx_unmanaged_slot(vm, slot, 0, TEST_GPA, backing[cur_backing],
+				  TEST_PAGES);
+	cur_slot = slot;
+}
+
+static void unmanaged_drop_moved(void)
+{
+	if (moved_slot >= 0)
+		nested_ctx_unmanaged_slot(vm, moved_slot, 0, 0, NULL, 0);
+	moved_slot = -1;
+}
+
+/* -U: the memslot deleted and created again, on the other pages. */
+static void unmanaged_recreate(void)
+{
+	unmanaged_drop_moved();
+	nested_ctx_unmanaged_slot(vm, cur_slot, 0, 0, NULL, 0);
+	unmanaged_new_backing(cur_slot);
+}
+
+/* -U: the memslot moved to TEST_GPA2, another one in its place. */
+static void unmanaged_move(void)
+{
+	unmanaged_drop_moved();
+	nested_ctx_unmanaged_slot(vm, cur_slot, 0, TEST_GPA2,
+				  backing[cur_backing], TEST_PAGES);
+	moved_slot = cur_slot;
+	unmanaged_new_backing(cur_slot == TEST_SLOT ? TEST_SLOT2 : TEST_SLOT);
 }
 
 static void host_write(int tpr, int msr)
@@ -307,26 +371,79 @@ static void zap_and_check_zero(void)
 	TEST_ASSERT_EQ(*(uint32_t *)(test_hva(VAPIC_GPA) + 0x80), 0);
 }
 
+static void help(const char *name)
+{
+	printf("usage: %s [-U [-A host-physical-address]] [-F] [MSR]\n"
+	       "  -U  the pages in unmanaged memory: RAM hidden from the host\n"
+	       "      with mem=, mmapped from /dev/mem (-A: where)\n"
+	       "  -F  functional checks only: no stats, no changes while in L2\n",
+	       name);
+	exit(KSFT_SKIP);
+}
+
+/* -U: both VMCSs, B's MSR bitmap and the test memslot in unmanaged memory. */
+static void unmanaged_setup(vm_vaddr_t vmx_gva, uint64_t *vmcs_b)
+{
+	struct vmx_pages *p = addr_gva2hva(vm, vmx_gva);
+
+	nested_ctx_unmanaged_init(vm, &um, unmanaged_phys, 3,
+				  2 * TEST_PAGES);
+	p->vmcs_gpa = nested_ctx_unmanaged_alloc(&um, 1);
+	p->vmcs = (void *)p->vmcs_gpa;
+	p->vmcs_hva = nested_ctx_unmanaged_hva(&um, p->vmcs_gpa);
+	p->msr_gpa = nested_ctx_unmanaged_alloc(&um, 1);
+	p->msr = (void *)p->msr_gpa;
+	p->msr_hva = nested_ctx_unmanaged_hva(&um, p->msr_gpa);
+	*vmcs_b = nested_ctx_unmanaged_alloc(&um, 1);
+
+	backing[0] = nested_ctx_unmanaged_spare(&um, TEST_PAGES);
+	backing[1] = nested_ctx_unmanaged_spare(&um, TEST_PAGES);
+	nested_ctx_unmanaged_slot(vm, TEST_SLOT, 0, TEST_GPA, backing[0],
+				  TEST_PAGES);
+}
+
 int main(int argc, char *argv[])
 {
 	vm_vaddr_t vmx_gva, vmcs_b;
 	uint64_t reuse, recycle, loads, exp_reuse = 0, exp_recycle = 0;
-	int ratio;
+	uint64_t vmcs_b_gpa;
+	int ratio, opt;
+
+	while ((opt = getopt(argc, argv, "UA:Fh")) != -1) {
+		switch (opt) {
+		case 'U':
+			unmanaged = true;
+			break;
+		case 'A':
+			unmanaged_phys = strtoull(optarg, NULL, 0);
+			break;
+		case 'F':
+			no_stats = true;
+			break;
+		default:
+			help(argv[0]);
+		}
+	}
 
 	TEST_REQUIRE(kvm_cpu_has(X86_FEATURE_VMX));
 
-	if (argc > 1)
-		test_msr = strtoul(argv[1], NULL, 0);
+	if (optind < argc)
+		test_msr = strtoul(argv[optind], NULL, 0);
 	pr_info("MSR %x\n", test_msr);
 
 	vm = vm_create_with_one_vcpu(&vcpu, l1_guest_code);
-	vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, TEST_GPA,
-				    TEST_SLOT, TEST_PAGES, 0);
-	virt_map(vm, TEST_GPA, TEST_GPA, TEST_PAGES);
-
 	vcpu_alloc_vmx(vm, &vmx_gva);
-	vmcs_b = vm_vaddr_alloc_page(vm);
-	vcpu_args_set(vcpu, 3, vmx_gva, vmcs_b, addr_gva2gpa(vm, vmcs_b));
+	if (unmanaged) {
+		unmanaged_setup(vmx_gva, &vmcs_b_gpa);
+		vmcs_b = vmcs_b_gpa;
+	} else {
+		vm_userspace_mem_region_add(vm, VM_MEM_SRC_ANONYMOUS, TEST_GPA,
+					    TEST_SLOT, TEST_PAGES, 0);
+		vmcs_b = vm_vaddr_alloc_page(vm);
+		vmcs_b_gpa = addr_gva2gpa(vm, vmcs_b);
+	}
+	virt_map(vm, TEST_GPA, TEST_GPA, TEST_PAGES);
+	vcpu_args_set(vcpu, 3, vmx_gva, vmcs_b, vmcs_b_gpa);
 
 	sh = (struct shared *)vm_vaddr_alloc_page(vm);
 	hsh = addr_gva2hva(vm, (vm_vaddr_t)sh);
@@ -341,15 +458,40 @@ int main(int argc, char *argv[])
 	hsh->l1_msr = 1 + 1;
 	run_round("L1 writes the pages", NULL, 7, 1, false, true);
 
-	round_between("MADV_DONTNEED, zero pages", zap_and_check_zero, 0, 0);
-	round_between("MADV_DONTNEED, new content", zap, 9, 1);
-	round_between("new mapping over the backing", remap, 10, 0);
-	round_between("memslot deleted and re-created", new_memslot, 11, 1);
-	/* The MSR bitmap is only read at VM-entry: don't check it here. */
-	run_round("MADV_DONTNEED while in L2", zap, 12, 0, true, false);
-	run_round("new mapping while in L2", remap, 13, 1, true, false);
-	round_between("back to switched out", zap, 14, 0);
+	if (unmanaged) {
+		/* No mmu_notifier: only memslot changes invalidate. */
+		round_between("memslot re-created on other pages",
+			      unmanaged_recreate, 9, 1);
+		round_between("memslot moved, other pages in place",
+			      unmanaged_move, 10, 0);
+		round_between("memslot re-created again", unmanaged_recreate,
+			      11, 1);
+		if (!no_stats) {
+			/* The MSR bitmap is only read at VM-entry. */
+			run_round("memslot re-created while in L2",
+				  unmanaged_recreate, 12, 0, true, false);
+			run_round("memslot moved while in L2", unmanaged_move,
+				  13, 1, true, false);
+		}
+		round_between("back to switched out", unmanaged_move, 14, 0);
+	} else {
+		round_between("MADV_DONTNEED, zero pages", zap_and_check_zero, 0, 0);
+		round_between("MADV_DONTNEED, new content", zap, 9, 1);
+		round_between("new mapping over the backing", remap, 10, 0);
+		round_between("memslot deleted and re-created", new_memslot, 11, 1);
+		/* The MSR bitmap is only read at VM-entry: don't check it here. */
+		run_round("MADV_DONTNEED while in L2", zap, 12, 0, true, false);
+		run_round("new mapping while in L2", remap, 13, 1, true, false);
+		round_between("back to switched out", zap, 14, 0);
+	}
 
+	if (no_stats) {
+		pr_info("%lu VMPTRLDs, functional checks only\n", hsh->loads);
+		kvm_vm_free(vm);
+		if (unmanaged)
+			nested_ctx_unmanaged_free(&um);
+		return 0;
+	}
 	ratio = nested_ctx_ratio();
 	loads = hsh->loads;
 	/* A and B alternate on one vCPU: capacity is ratio x 1. */
@@ -365,5 +507,7 @@ int main(int argc, char *argv[])
 	TEST_ASSERT_EQ(recycle, exp_recycle);
 
 	kvm_vm_free(vm);
+	if (unmanaged)
+		nested_ctx_unmanaged_free(&um);
 	return 0;
 }
