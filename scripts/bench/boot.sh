@@ -5,7 +5,8 @@
 # of VENDOR, and the selftest TEST), put VM-SCRIPT there behind the given
 # VAR=VALUE lines and vm-lib.sh, boot BACKEND once to run it (TIMEOUT seconds at most) and
 # leave the "# BENCH " lines of its serial log, without the prefix, in
-# OUT/results.  OUT is emptied first.
+# OUT/results.  OUT is emptied first.  BOOT_HIDDEN=MIB boots with that much
+# RAM hidden from the kernel (run.sh --hidden).
 #
 # usage: boot.sh OUT BACKEND VENDOR TEST VM-SCRIPT TIMEOUT [VAR=VALUE ...]
 set -euo pipefail
@@ -25,6 +26,6 @@ rm -rf "$out"
 echo "!bench $script" >"$out/list"
 
 "$here/../vm/run.sh" --backend "$be" --list "$out/list" --bench "$out/bench" \
-	--timeout "$timeout" --out "$out/vm" --quiet || true
+	--timeout "$timeout" --out "$out/vm" ${BOOT_HIDDEN:+--hidden "$BOOT_HIDDEN"} --quiet || true
 
 tr -d '\r' <"$out/vm/serial.log" | sed -n 's/^# BENCH /BENCH /p' >"$out/results"
