@@ -77,6 +77,18 @@
  *            VMfail with VM-instruction error 7 (invalid control field).
  *   all      churn, current, owner, handoff and lost (default).
  *
+ * -U puts every page the cache maps (the control blocks, MSR bitmaps or
+ * MSRPMs, virtual-APIC and APIC-access pages, SVM's host save areas, and
+ * the current-mode memslot, re-created on the other of two backings) in
+ * unmanaged memory: RAM hidden from the host kernel with mem=, mmapped
+ * from /dev/mem, a VM_PFNMAP mapping without struct pages.  Nothing on the
+ * host moves or drops those pages: what invalidates their caches is the
+ * memslot churn (a new generation for every cache, while both vCPUs run
+ * L2s) and current mode's memslot changes.  The churn threads that act on
+ * pages (DONTNEED, ...) still churn the VM's other memory; owner and lost,
+ * which drop or protect the cached pages themselves, do not apply and are
+ * skipped with a message.  Without hidden RAM or /dev/mem the test SKIPs.
+ *
  * Switch count: issue 10 asks for 100000 per run.  Measured on the 2-core
  * machine, QEMU TCG does about 190 switches a second under churn (100000:
  * about 9 minutes); Bochs about 330 a second of guest time but only some
@@ -510,11 +522,15 @@ struct test {
 	bool stats;
 	uint64_t peak;
 	void (*on_io)(struct test *t, int v);
+	struct nested_ctx_unmanaged um;	/* -U */
+	uint8_t *cur_backing[2];	/* -U: the current-mode memslot's */
+	int cur_next;
 };
 
 static struct test T;
 static int ratio;
-static bool need_stats;
+static bool need_stats, unmanaged;
+static uint64_t unmanaged_phys;
 static uint64_t nr_switches = 20000;
 static bool stop_churn;
 
@@ -580,6 +596,16 @@ static uint64_t page_alloc(struct test *t, uint64_t *gva, int pages)
 	return addr_gva2gpa(t->vm, *gva);
 }
 
+/* Zeroed pages that the cache maps: -U takes them from unmanaged memory. */
+static uint64_t cache_page_alloc(struct test *t, uint64_t *gva, int pages)
+{
+	if (!unmanaged)
+		return page_alloc(t, gva, pages);
+	*gva = nested_ctx_unmanaged_alloc(&t->um, pages);
+	memset(nested_ctx_unmanaged_hva(&t->um, *gva), 0, pages * PAGE_SIZE);
+	return *gva;
+}
+
 static void cur_slot_set(struct test *t, uint64_t gpa, uint8_t *hva, bool on)
 {
 	struct kvm_userspace_memory_region r = {
@@ -591,13 +617,26 @@ static void cur_slot_set(struct test *t, uint64_t gpa, uint8_t *hva, bool on)
 	vm_ioctl(t->vm, KVM_SET_USER_MEMORY_REGION, &r);
 }
 
-static uint8_t *cur_mmap(void)
+/* New memory for the current-mode memslot; -U: the other backing. */
+static uint8_t *cur_mmap(struct test *t)
 {
-	void *p = mmap(NULL, CUR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *p;
 
+	if (unmanaged) {
+		t->cur_next ^= 1;
+		return t->cur_backing[t->cur_next];
+	}
+	p = mmap(NULL, CUR_PAGES * PAGE_SIZE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	TEST_ASSERT(p != MAP_FAILED, "mmap");
 	return p;
+}
+
+/* -U: the backing left keeps its old content, for a stale cache to read. */
+static void cur_munmap(uint8_t *p)
+{
+	if (!unmanaged)
+		munmap(p, CUR_PAGES * PAGE_SIZE);
 }
 
 static void test_create(void)
@@ -614,6 +653,13 @@ static void test_create(void)
 	t->churn_hva = addr_gpa2hva(t->vm, CHURN_GPA);
 	sync_global_to_guest(t->vm, is_vmx);
 	vm_install_exception_handler(t->vm, WAKE_VEC, l1_wake_isr);
+	/* -U: at most 5 pages per L2, a host save area per vCPU. */
+	if (unmanaged) {
+		nested_ctx_unmanaged_init(t->vm, &t->um, unmanaged_phys,
+					  NR_L2 * 5 + NR_VCPUS, 2 * CUR_PAGES);
+		t->cur_backing[0] = nested_ctx_unmanaged_spare(&t->um, CUR_PAGES);
+		t->cur_backing[1] = nested_ctx_unmanaged_spare(&t->um, CUR_PAGES);
+	}
 
 	l2s_gva = vm_vaddr_alloc_page(t->vm);
 	t->l2s = addr_gva2hva(t->vm, l2s_gva);
@@ -622,7 +668,7 @@ static void test_create(void)
 		struct l2_desc *l2 = &t->l2s[i];
 		bool halt = i < ID_X && i % L2_PER_VCPU == L2_PER_VCPU - 1;
 
-		l2->gpa = page_alloc(t, &l2->gva, 1);
+		l2->gpa = cache_page_alloc(t, &l2->gva, 1);
 		page_alloc(t, &l2->stack, 1);
 		t->out[i] = addr_gva2hva(t->vm, l2->stack);
 		l2->halt = halt;
@@ -634,15 +680,18 @@ static void test_create(void)
 					     halt ? l2_svm_halt : l2_svm);
 		if (i == ID_CUR)
 			continue;
-		l2->msr_gpa = page_alloc(t, &l2->msr_gva, is_vmx ? 1 : 2);
+		l2->msr_gpa = cache_page_alloc(t, &l2->msr_gva, is_vmx ? 1 : 2);
 		if (is_vmx) {
-			l2->vapic_gpa = page_alloc(t, &l2->vapic_gva, 1);
-			l2->apic_gpa = page_alloc(t, &gva, 1);
+			l2->vapic_gpa = cache_page_alloc(t, &l2->vapic_gva, 1);
+			l2->apic_gpa = cache_page_alloc(t, &gva, 1);
 		}
 	}
 
 	for (v = 0; v < NR_VCPUS; v++) {
-		arg = nested_ctx_l1_arg(t->vm, is_vmx);
+		if (unmanaged && !is_vmx)
+			arg = nested_ctx_unmanaged_alloc(&t->um, 1);
+		else
+			arg = nested_ctx_l1_arg(t->vm, is_vmx);
 		gva = vm_vaddr_alloc_page(t->vm);
 		t->mb[v] = addr_gva2hva(t->vm, gva);
 		memset(t->mb[v], 0, sizeof(struct mailbox));
@@ -650,7 +699,7 @@ static void test_create(void)
 	}
 
 	/* The current-mode L2's pages, in a memslot of their own. */
-	t->cur_hva = cur_mmap();
+	t->cur_hva = cur_mmap(t);
 	cur_slot_set(t, CUR_GPA, t->cur_hva, true);
 	for (i = 0; i < CUR_PAGES; i++)
 		virt_pg_map(t->vm, CUR_GPA + i * PAGE_SIZE, CUR_GPA + i * PAGE_SIZE);
@@ -737,6 +786,10 @@ static void *churn_dontneed(void *arg)
 	struct test *t = arg;
 	unsigned int seed = 1;
 
+	if (unmanaged) {
+		churn[C_DONTNEED].skip = "-U: unmanaged memory has no pages to drop";
+		return NULL;
+	}
 	while (!READ_ONCE(stop_churn)) {
 		dontneed_pages(t, rand_r(&seed) % ID_X);
 		churn[C_DONTNEED].ops++;
@@ -1115,10 +1168,10 @@ static void test_current(void)
 		switch (round % 3) {
 		case 0:
 			cur_slot_set(t, CUR_GPA, old, false);
-			t->cur_hva = cur_mmap();
+			t->cur_hva = cur_mmap(t);
 			cur_content(t->cur_hva, icpt, tpr);
 			cur_slot_set(t, CUR_GPA, t->cur_hva, true);
-			munmap(old, CUR_PAGES * PAGE_SIZE);
+			cur_munmap(old);
 			break;
 		case 1:
 			cur_slot_set(t, CUR_GPA, old, false);
@@ -1325,7 +1378,10 @@ static void test_handoff(void)
 static void help(const char *name)
 {
 	printf("usage: %s [-m churn|current|owner|handoff|lost|all] [-n switches] [-s]\n"
-	       "  -s  require the nested_context_* stats (fail on stock KVM)\n",
+	       "          [-U [-A host-physical-address]]\n"
+	       "  -s  require the nested_context_* stats (fail on stock KVM)\n"
+	       "  -U  the pages the cache maps in unmanaged memory: RAM hidden\n"
+	       "      from the host with mem=, mmapped from /dev/mem (-A: where)\n",
 	       name);
 	exit(KSFT_SKIP);
 }
@@ -1336,8 +1392,14 @@ int main(int argc, char *argv[])
 	bool all;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "m:n:sh")) != -1) {
+	while ((opt = getopt(argc, argv, "m:n:sUA:h")) != -1) {
 		switch (opt) {
+		case 'U':
+			unmanaged = true;
+			break;
+		case 'A':
+			unmanaged_phys = strtoull(optarg, NULL, 0);
+			break;
 		case 'm':
 			mode = optarg;
 			break;
@@ -1359,6 +1421,11 @@ int main(int argc, char *argv[])
 
 	is_vmx = kvm_cpu_has(X86_FEATURE_VMX);
 	TEST_REQUIRE(is_vmx || kvm_cpu_has(X86_FEATURE_SVM));
+	if (unmanaged && (!strcmp(mode, "owner") || !strcmp(mode, "lost"))) {
+		print_skip("%s: not with -U (it drops or protects the cached pages)",
+			   mode);
+		exit(KSFT_SKIP);
+	}
 	ratio = nested_ctx_ratio();
 	pr_info("%s, nested_context_ratio %d, %d L1 vCPUs\n",
 		is_vmx ? "nested VMX" : "nested SVM", ratio, NR_VCPUS);
@@ -1368,12 +1435,18 @@ int main(int argc, char *argv[])
 		test_churn();
 	if (all || !strcmp(mode, "current"))
 		test_current();
-	if (all || !strcmp(mode, "owner"))
+	if ((all || !strcmp(mode, "owner")) && unmanaged)
+		pr_info("owner: not with -U (it drops the cached pages)\n");
+	else if (all || !strcmp(mode, "owner"))
 		test_owner();
 	if (all || !strcmp(mode, "handoff"))
 		test_handoff();
-	if (all || !strcmp(mode, "lost"))
+	if ((all || !strcmp(mode, "lost")) && unmanaged)
+		pr_info("lost: not with -U (it protects and unmaps the cached pages)\n");
+	else if (all || !strcmp(mode, "lost"))
 		test_lost();
 	kvm_vm_free(T.vm);
+	if (unmanaged)
+		nested_ctx_unmanaged_free(&T.um);
 	return 0;
 }
