@@ -12,6 +12,14 @@
  * VMMCALL, RAX = id << 32 | counter; so a switch that resumed the wrong L2,
  * or lost its RIP, RSP or stack, is caught on the next exit.
  *
+ * Each L2 also has its own GDTR limit in its vmcb12, which the L2 reports
+ * with SGDT before each VMMCALL and the #VMEXIT writes back to vmcb12: both
+ * must be the value L1 last gave that L2.  L1 uses the VMCB clean bits as
+ * the APM (15.15) allows: it marks SEG, DT and DR clean when it runs a
+ * vmcb12 again on the same vCPU after a successful VMRUN, none otherwise,
+ * and changes the limit at every third run of an L2, clearing DT (not in
+ * bench mode or with -k, for the benchmarks' workloads).
+ *
  * Modes (-m):
  *   sched    each L1 vCPU runs its own L2s in turn, below, at and above the
  *            cache's capacity (nested_context_ratio * vCPUs);
@@ -78,6 +86,11 @@
 #define TEST_MSR0		MSR_IA32_SYSENTER_CS	/* MSRPM range 0 */
 #define TEST_MSR1		MSR_KERNEL_GS_BASE	/* MSRPM range 1 */
 
+/* VMCB clean bits (APM 15.15.3), those KVM honours for vmcb12. */
+#define VMCB_CLEAN_DR		BIT(6)
+#define VMCB_CLEAN_DT		BIT(7)
+#define VMCB_CLEAN_SEG		BIT(8)
+
 #define VMMCALL_LEN		3
 #define RDMSR_LEN		2
 
@@ -95,7 +108,9 @@ struct l2_desc {
 	uint64_t stack_top;	/* gva */
 	uint64_t msrpm_gpa;
 	uint64_t id;
-	uint64_t pad[3];
+	uint64_t gdt_limit;	/* the GDTR limit L1 last gave this L2 */
+	uint64_t last_mb;	/* mailbox of the vCPU that last ran it, or 0 */
+	uint64_t runs;		/* L1's VMRUNs of it */
 };
 
 struct l2_result {
@@ -103,19 +118,24 @@ struct l2_result {
 	uint64_t rax;
 	uint64_t rsp;
 	uint64_t msr_exits;
+	uint64_t want_limit;	/* l2_desc.gdt_limit at the run */
+	uint64_t l2_limit;	/* what the L2's SGDT said */
+	uint64_t exit_limit;	/* vmcb12's GDTR limit after the #VMEXIT */
 };
 
 struct mailbox {
 	uint32_t op;
 	uint32_t n;
 	uint64_t area_gpa;	/* L1's own VMSAVE/VMLOAD area, 0 for none */
+	uint64_t keep_limit;	/* L1 does not change the L2s' GDTR limits */
 	uint32_t list[BATCH_MAX];
 	struct l2_result res[BATCH_MAX];
 };
 
 /*
  * L2: keep an id (from RAX at the first VMRUN) and a counter on the own
- * stack, read two MSRs, and exit with RAX = id << 32 | counter.
+ * stack, read two MSRs, store SGDT below the stack pointer (stack_top - 32)
+ * and exit with RAX = id << 32 | counter.
  */
 static void __attribute__((naked)) l2_entry(void)
 {
@@ -130,6 +150,7 @@ static void __attribute__((naked)) l2_entry(void)
 		     "mov 8(%rsp), %rax\n\t"
 		     "shl $32, %rax\n\t"
 		     "add (%rsp), %rax\n\t"
+		     "sgdt -16(%rsp)\n\t"
 		     "vmmcall\n\t"
 		     "jmp 1b\n\t");
 }
@@ -143,6 +164,15 @@ static void l1_vmrun(uint64_t vmcb_gpa)
 		     : : "a" (vmcb_gpa)
 		     : "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
 		       "r11", "r12", "r13", "r14", "r15", "memory", "cc");
+}
+
+/*
+ * A new GDTR limit for L2 @id: above the GDT's real size (a page), unique
+ * among the L2s, and changing with each of the L2's runs.
+ */
+static uint64_t l2_gdt_limit(uint64_t id, uint64_t runs)
+{
+	return 0x1000 + id * 8 + (runs & 7);
 }
 
 static void l1_setup_l2(struct l2_desc *l2, uint64_t hsave_gpa)
@@ -159,6 +189,34 @@ static void l1_setup_l2(struct l2_desc *l2, uint64_t hsave_gpa)
 	vmcb->control.asid = l2->id + 1;
 	vmcb->control.intercept |= 1ULL << INTERCEPT_MSR_PROT;
 	vmcb->save.rax = l2->id;
+	l2->last_mb = 0;
+	l2->runs = 0;
+	l2->gdt_limit = l2_gdt_limit(l2->id, 0);
+	vmcb->save.gdtr.limit = l2->gdt_limit;
+}
+
+/*
+ * The clean bits of a conforming L1: nothing is clean at the first VMRUN
+ * of a vmcb12 on this vCPU, or after a VMRUN that failed; then SEG, DT and
+ * DR, less DT when L1 changes the GDTR limit (every third run, unless the
+ * host asks to keep it: the bench workload).
+ */
+static void l1_prepare_run(struct l2_desc *l2, struct mailbox *mb)
+{
+	struct vmcb *vmcb = (struct vmcb *)l2->vmcb;
+
+	if (l2->last_mb == (uint64_t)mb)
+		vmcb->control.clean = VMCB_CLEAN_SEG | VMCB_CLEAN_DT |
+				      VMCB_CLEAN_DR;
+	else
+		vmcb->control.clean = 0;
+	l2->last_mb = (uint64_t)mb;
+
+	if (++l2->runs % 3 == 0 && !mb->keep_limit) {
+		l2->gdt_limit = l2_gdt_limit(l2->id, l2->runs);
+		vmcb->save.gdtr.limit = l2->gdt_limit;
+		vmcb->control.clean &= ~VMCB_CLEAN_DT;
+	}
 }
 
 /*
@@ -178,12 +236,14 @@ static void l1_vmload_area(uint64_t gpa)
 }
 
 static void l1_run_one(struct l2_desc *l2, struct l2_result *res,
-		       uint64_t area_gpa)
+		       struct mailbox *mb)
 {
 	struct vmcb *vmcb = (struct vmcb *)l2->vmcb;
+	uint64_t area_gpa = mb->area_gpa;
 	uint64_t msr_exits = 0;
 
 	for (;;) {
+		l1_prepare_run(l2, mb);
 		l1_vmsave_area(area_gpa);
 		l1_vmrun(l2->vmcb_gpa);
 		l1_vmload_area(area_gpa);
@@ -199,8 +259,13 @@ static void l1_run_one(struct l2_desc *l2, struct l2_result *res,
 	res->rax = vmcb->save.rax;
 	res->rsp = vmcb->save.rsp;
 	res->msr_exits = msr_exits;
+	res->want_limit = l2->gdt_limit;
+	res->l2_limit = *(uint16_t *)(l2->stack_top - 32);
+	res->exit_limit = vmcb->save.gdtr.limit;
 	if (res->exit_code == SVM_EXIT_VMMCALL)
 		vmcb->save.rip += VMMCALL_LEN;
+	else if (res->exit_code == SVM_EXIT_ERR)
+		l2->last_mb = 0;
 }
 
 static void l1_guest_code(struct mailbox *mb, struct l2_desc *l2s,
@@ -221,8 +286,7 @@ static void l1_guest_code(struct mailbox *mb, struct l2_desc *l2s,
 			break;
 		case OP_RUN:
 			for (i = 0; i < mb->n; i++)
-				l1_run_one(&l2s[mb->list[i]], &mb->res[i],
-					   mb->area_gpa);
+				l1_run_one(&l2s[mb->list[i]], &mb->res[i], mb);
 			break;
 		case OP_SVME_OFF:
 			wrmsr(MSR_EFER, rdmsr(MSR_EFER) & ~EFER_SVME);
@@ -340,7 +404,7 @@ static void model_vmrun(struct model *m, int v, uint64_t gpa)
  * -U: the cached pages in unmanaged memory; -A: its host physical address.
  * -F: functional checks only, no stats (stock KVM passes them too).
  */
-static bool unmanaged, no_stats;
+static bool unmanaged, no_stats, keep_limit;
 static uint64_t unmanaged_phys;
 
 struct test {
@@ -477,6 +541,7 @@ static struct test *test_create(int nr_vcpus, int nr_l2)
 				     KVM_UTIL_MIN_VADDR);
 		t->mb[v] = addr_gva2hva(t->vm, gva);
 		t->mb[v]->area_gpa = area_gpa;
+		t->mb[v]->keep_limit = keep_limit;
 		vcpu_args_set(t->vcpus[v], 3, gva, l2s_gva, hsave_gpa);
 		/* Up to the first GUEST_SYNC. */
 		run_l1(t, v, 0, 0);
@@ -544,6 +609,17 @@ static void __run_batch(struct test *t, int v, const uint32_t *list, int n,
 		TEST_ASSERT(res->rsp == l2->stack_top - 16,
 			    "vCPU %d, L2 %u: RSP 0x%lx, want 0x%lx",
 			    v, list[i], res->rsp, l2->stack_top - 16);
+		if (res->exit_code == SVM_EXIT_VMMCALL) {
+			TEST_ASSERT((res->want_limit - l2_gdt_limit(l2->id, 0)) < 8,
+				    "vCPU %d, L2 %u: L1's GDTR limit 0x%lx is not its own",
+				    v, list[i], res->want_limit);
+			TEST_ASSERT(res->l2_limit == res->want_limit,
+				    "vCPU %d, L2 %u: SGDT in L2 says limit 0x%lx, vmcb12 has 0x%lx",
+				    v, list[i], res->l2_limit, res->want_limit);
+			TEST_ASSERT(res->exit_limit == res->want_limit,
+				    "vCPU %d, L2 %u: #VMEXIT wrote GDTR limit 0x%lx, L2 ran with 0x%lx",
+				    v, list[i], res->exit_limit, res->want_limit);
+		}
 		TEST_ASSERT(res->msr_exits == want,
 			    "vCPU %d, L2 %u: %lu RDMSR exits to L1, MSRPM says %lu",
 			    v, list[i], res->msr_exits, want);
@@ -854,6 +930,7 @@ static void test_bench(void)
 	TEST_ASSERT(c >= 2, "bench: needs at least 2 L2s");
 	/* The switch alone: VMLOAD, VMRUN and VMSAVE of the vmcb12s. */
 	t->mb[0]->area_gpa = 0;
+	t->mb[0]->keep_limit = 1;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	while (done < total) {
 		n = total - done < BATCH_MAX ? total - done : BATCH_MAX;
@@ -1065,11 +1142,13 @@ static void help(const char *name)
 {
 	printf("usage: %s [-v vcpus] [-c L2s per vcpu] [-s rounds] [-n many]\n"
 	       "          [-m sched|migrate|shared|many|msrpm|memslot|all|bench|inval]\n"
-	       "          [-U [-A host-physical-address]] [-F]\n"
+	       "          [-U [-A host-physical-address]] [-F] [-k]\n"
 	       "  -c 0 (default) runs sched below, at and above capacity\n"
 	       "  -U  the pages the cache maps in unmanaged memory: RAM hidden\n"
 	       "      from the host with mem=, mmapped from /dev/mem (-A: where)\n"
-	       "  -F  functional checks only, no nested_context_* stats (stock KVM)\n",
+	       "  -F  functional checks only, no nested_context_* stats (stock KVM)\n"
+	       "  -k  L1 keeps each L2's GDTR limit (the workloads of the benchmarks;\n"
+	       "      bench mode always does)\n",
 	       name);
 	exit(KSFT_SKIP);
 }
@@ -1080,10 +1159,13 @@ int main(int argc, char *argv[])
 	bool all;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "v:c:s:n:m:UA:Fh")) != -1) {
+	while ((opt = getopt(argc, argv, "v:c:s:n:m:UA:Fkh")) != -1) {
 		switch (opt) {
 		case 'F':
 			no_stats = true;
+			break;
+		case 'k':
+			keep_limit = true;
 			break;
 		case 'U':
 			unmanaged = true;

@@ -17,7 +17,23 @@
  * stale page, or an entry that read one, fails the checks.
  *
  * L1 checks every switch architecturally (VMPTRST, the VMCALL exit reason,
- * the L2's RSP and the state the L2 keeps on its own stack).  The host runs
+ * the L2's RSP and the state the L2 keeps on its own stack).  Each L2 also
+ * has its own GUEST_GDTR_LIMIT, a field that only KVM's
+ * prepare_vmcs02_rare() copies into the hardware VMCS: the L2 reports it
+ * with SGDT before each VMCALL, and it must be the value L1 last gave that
+ * L2, also in VMREAD after the exit.  L1 changes it with VMWRITE at every
+ * third load of an L2; without eVMCS, at every fifth load it also writes
+ * it directly into the VMCS's memory before VMPTRLD, while that VMCS is
+ * not current (active, or clear with migrate).  The SDM does not allow the
+ * latter (24.11.1); stock KVM reads the vmcs12 page at every VMPTRLD of
+ * another VMCS, so the L2 sees the new value, and so must it with ours.
+ * With -k (the benchmarks' workload) L1 sets the limit at launch only.
+ *
+ * With -p (not with eVMCS) each L2 has its own MSR bitmap and RDMSRs
+ * FS_BASE before each VMCALL: L2s with an odd id intercept it, the others
+ * do not, and L1 flips an L2's bit at every seventh load (not with -k).
+ * KVM merges L1's bitmap into its own; the RDMSR must exit to L1 exactly
+ * when the current L2's bitmap says so.  The host runs
  * one vCPU at a time, so that it can replay the VMPTRLD/VMCLEAR sequence on
  * a model of KVM's nested context table and assert the exact values of the
  * nested_context_reuse and nested_context_recycle VM stats, for L2 counts
@@ -64,9 +80,17 @@ struct l2_state {
 	uint64_t vmcs_gva;
 	uint64_t vmcs_gpa;
 	uint64_t vapic_gpa;	/* with -p */
+	uint64_t msr_gva;	/* with -p: the L2's own MSR bitmap */
+	uint64_t msr_gpa;
+	uint64_t intercept_fs;	/* L1 intercepts the L2's RDMSR of FS_BASE */
+	uint64_t msr_exits;	/* RDMSR exits to L1 in the current run */
 	uint64_t runs;		/* written by the L2: entries it has seen */
 	uint64_t expect;	/* maintained by L1 */
 	uint64_t bad;		/* the L2's stack state did not survive */
+	uint64_t gdt_limit;	/* maintained by L1: the L2's GUEST_GDTR_LIMIT */
+	uint64_t seen_limit;	/* written by the L2: SGDT's limit */
+	uint64_t loads;		/* L1's VMPTRLDs of this L2 */
+	uint64_t gen;		/* L1's changes of gdt_limit */
 };
 
 struct l1_cmd {
@@ -83,6 +107,8 @@ struct l1_cmd {
 struct test_data {
 	uint64_t stacks;	/* GVA of MAX_L2 stacks of L2_STACK_SIZE */
 	uint64_t evmcs;		/* the L2s use enlightened VMCSs */
+	uint64_t keep_limit;	/* -k: L1 sets GDTR limits at launch only */
+	uint64_t msr_test;	/* -p without eVMCS: the L2s RDMSR FS_BASE */
 	uint64_t apic_access_gpa;	/* with -p: the pages a real L1 uses */
 	struct l1_cmd cmd[NR_L1];
 	struct l2_state l2[MAX_L2];
@@ -111,6 +137,20 @@ static inline void l2_vmcall(void)
 }
 
 /*
+ * RDMSR of FS_BASE, which may exit to L1: like l2_vmcall(), L1 does not
+ * preserve the L2's registers across it.
+ */
+static inline void l2_rdmsr_fs(void)
+{
+	uint64_t ecx = MSR_FS_BASE;
+
+	asm volatile("sub $128, %%rsp; push %%rbp; rdmsr; pop %%rbp; add $128, %%rsp"
+		     : "+c"(ecx)
+		     : : "rax", "rbx", "rdx", "rsi", "rdi", "r8", "r9", "r10",
+		       "r11", "r12", "r13", "r14", "r15", "memory");
+}
+
+/*
  * Every L2 runs this on its own stack, which identifies it.  The marker
  * lives on that stack; after each VMCALL it must still hold this L2's value,
  * whichever L1 vCPU resumed it.
@@ -124,18 +164,35 @@ static void l2_guest_code(void)
 	for (n = 1;; n++) {
 		WRITE_ONCE(marker, L2_MAGIC ^ (id << 48) ^ n);
 		WRITE_ONCE(td->l2[id].runs, n);
+		WRITE_ONCE(td->l2[id].seen_limit, get_gdt().size);
+		if (td->msr_test)
+			l2_rdmsr_fs();
 		l2_vmcall();
 		if (READ_ONCE(marker) != (L2_MAGIC ^ (id << 48) ^ n))
 			WRITE_ONCE(td->l2[id].bad, n);
 	}
 }
 
-/* After an L2 exit: check it, and step the L2 over its VMCALL. */
+/*
+ * After an L2 exit: resume the L2 over the RDMSRs that exit to L1, check
+ * the VMCALL exit that follows, and step the L2 over its VMCALL.
+ */
 static void l1_check_exit(uint64_t id)
 {
 	struct l2_state *l2 = &td->l2[id];
-	uint64_t rsp = vmreadz(GUEST_RSP);
+	uint64_t rsp;
 
+	l2->msr_exits = 0;
+	while (vmreadz(VM_EXIT_REASON) == EXIT_REASON_MSR_READ) {
+		l2->msr_exits++;
+		vmwrite(GUEST_RIP, vmreadz(GUEST_RIP) +
+			vmreadz(VM_EXIT_INSTRUCTION_LEN));
+		GUEST_ASSERT(!vmresume());
+	}
+	/* L1's MSR bitmap, merged into KVM's, decides: never a stale one. */
+	GUEST_ASSERT_EQ(l2->msr_exits, td->msr_test && l2->intercept_fs);
+
+	rsp = vmreadz(GUEST_RSP);
 	GUEST_ASSERT_EQ(vmreadz(VM_EXIT_REASON), EXIT_REASON_VMCALL);
 	GUEST_ASSERT_EQ(vmptrstz(), l2->vmcs_gpa);
 	GUEST_ASSERT(rsp > td->stacks + id * L2_STACK_SIZE &&
@@ -143,14 +200,36 @@ static void l1_check_exit(uint64_t id)
 	GUEST_ASSERT_EQ(l2->bad, 0);
 	l2->expect++;
 	GUEST_ASSERT_EQ(l2->runs, l2->expect);
+	GUEST_ASSERT_EQ(l2->seen_limit, l2->gdt_limit);
+	GUEST_ASSERT_EQ(vmreadz(GUEST_GDTR_LIMIT), l2->gdt_limit);
 
 	vmwrite(GUEST_RIP, vmreadz(GUEST_RIP) + vmreadz(VM_EXIT_INSTRUCTION_LEN));
 }
 
 /*
- * Like a real L1: an MSR bitmap, the TPR shadow with a virtual-APIC page
- * per L2, and an APIC-access page.  The L2 touches none of them; KVM maps
- * them at every nested VM-entry.
+ * Set L2 @id's intercept of RDMSR of FS_BASE in its MSR bitmap (the read
+ * bitmap for high MSRs starts at byte 1024), with an ordinary write, as the
+ * SDM allows between VM-entries.  KVM passes FS_BASE through to L1, so it
+ * is L1's bit that decides whether the RDMSR exits to L1.
+ */
+static void l1_intercept_fs(uint64_t id, bool on)
+{
+	uint8_t *byte = (uint8_t *)td->l2[id].msr_gva + 1024 +
+			(MSR_FS_BASE & 0x1fff) / 8;
+
+	td->l2[id].intercept_fs = on;
+	if (on)
+		WRITE_ONCE(*byte, *byte | 1 << (MSR_FS_BASE & 7));
+	else
+		WRITE_ONCE(*byte, *byte & ~(1 << (MSR_FS_BASE & 7)));
+}
+
+/*
+ * Like a real L1: an MSR bitmap per L2, the TPR shadow with a
+ * virtual-APIC page per L2, and an APIC-access page.  KVM maps them at
+ * every nested VM-entry.  The L2s with an odd id intercept their RDMSR of
+ * FS_BASE, the others do not, so that KVM's merged bitmap differs between
+ * them; except with -k (the benchmarks' workload), where all are alike.
  */
 static void l1_use_pages(uint64_t id)
 {
@@ -162,10 +241,39 @@ static void l1_use_pages(uint64_t id)
 	vmwrite(APIC_ACCESS_ADDR, td->apic_access_gpa);
 	vmwrite(VIRTUAL_APIC_PAGE_ADDR, td->l2[id].vapic_gpa);
 	vmwrite(TPR_THRESHOLD, 0);
+	vmwrite(MSR_BITMAP, td->l2[id].msr_gpa);
+	l1_intercept_fs(id, !td->keep_limit && (id & 1));
+}
+
+/* KVM's struct vmcs12 (arch/x86/kvm/vmx/vmcs12.h): CHECK_OFFSET(). */
+#define VMCS12_GUEST_GDTR_LIMIT	872
+
+/*
+ * A new GUEST_GDTR_LIMIT for L2 @id, unique among the L2s and above the
+ * GDT's real limit (a page), so that the L2 is not disturbed by it: with
+ * VMWRITE to the current VMCS, or, @direct, with a plain write to the
+ * memory of a VMCS that is not current.
+ */
+static void l1_new_limit(uint64_t id, bool direct)
+{
+	struct l2_state *l2 = &td->l2[id];
+	uint64_t v = 0x2000 + (id << 8) + (++l2->gen & 0xff);
+
+	if (direct)
+		WRITE_ONCE(*(uint32_t *)(l2->vmcs_gva + VMCS12_GUEST_GDTR_LIMIT), v);
+	else
+		GUEST_ASSERT(!vmwrite(GUEST_GDTR_LIMIT, v));
+	l2->gdt_limit = v;
 }
 
 static void l1_load(uint64_t id)
 {
+	struct l2_state *l2 = &td->l2[id];
+
+	l2->loads++;
+	if (!td->evmcs && !td->keep_limit && l2->loads % 5 == 0)
+		l1_new_limit(id, true);
+
 	if (td->evmcs) {
 		GUEST_ASSERT(!evmcs_vmptrld(td->l2[id].vmcs_gpa,
 					    (void *)td->l2[id].vmcs_gva));
@@ -175,6 +283,12 @@ static void l1_load(uint64_t id)
 		GUEST_ASSERT(!vmptrld(td->l2[id].vmcs_gpa));
 	}
 	GUEST_ASSERT_EQ(vmptrstz(), td->l2[id].vmcs_gpa);
+
+	if (!td->keep_limit && l2->loads % 3 == 0)
+		l1_new_limit(id, false);
+	/* And now and then a change of its MSR bitmap. */
+	if (td->msr_test && !td->keep_limit && l2->loads % 7 == 0)
+		l1_intercept_fs(id, !l2->intercept_fs);
 }
 
 static void l1_guest_code(struct vmx_pages *vmx, uint64_t idx)
@@ -210,8 +324,8 @@ static void l1_guest_code(struct vmx_pages *vmx, uint64_t idx)
 			l1_load(id);
 			prepare_vmcs(vmx, l2_guest_code,
 				     (void *)(td->stacks + (id + 1) * L2_STACK_SIZE));
-			/* KVM does not offer "virtualize APIC accesses" with eVMCS. */
-			if (td->apic_access_gpa && !td->evmcs)
+			l1_new_limit(id, false);
+			if (td->msr_test)
 				l1_use_pages(id);
 			GUEST_ASSERT(!vmlaunch());
 			l1_check_exit(id);
@@ -366,7 +480,7 @@ struct run {
 	struct nested_ctx_unmanaged um;	/* with -U */
 };
 
-static bool move_vmcs, unmanaged, no_stats;
+static bool move_vmcs, unmanaged, no_stats, keep_limit;
 static uint64_t unmanaged_phys;
 
 /*
@@ -458,7 +572,7 @@ static void setup(struct run *r, int nr_l2, int ratio, bool evmcs)
 	/* -U: the (e)VMCSs, vAPIC, APIC-access pages and MSR bitmaps. */
 	if (unmanaged)
 		nested_ctx_unmanaged_init(r->vm, &r->um, unmanaged_phys,
-					  2 * nr_l2 + 1 + NR_L1, 0);
+					  3 * nr_l2 + 1 + NR_L1, 0);
 	for (i = 0; i < nr_l2; i++) {
 		t->l2[i].vmcs_gva = unmanaged ?
 			nested_ctx_unmanaged_alloc(&r->um, 1) :
@@ -469,12 +583,22 @@ static void setup(struct run *r, int nr_l2, int ratio, bool evmcs)
 			t->l2[i].vapic_gpa = unmanaged ?
 				nested_ctx_unmanaged_alloc(&r->um, 1) :
 				addr_gva2gpa(r->vm, vm_vaddr_alloc_page(r->vm));
+		if (use_pages) {
+			t->l2[i].msr_gva = unmanaged ?
+				nested_ctx_unmanaged_alloc(&r->um, 1) :
+				vm_vaddr_alloc_page(r->vm);
+			t->l2[i].msr_gpa = unmanaged ? t->l2[i].msr_gva :
+				addr_gva2gpa(r->vm, t->l2[i].msr_gva);
+		}
 	}
 	if (use_pages)
 		t->apic_access_gpa = unmanaged ?
 			nested_ctx_unmanaged_alloc(&r->um, 1) :
 			addr_gva2gpa(r->vm, vm_vaddr_alloc_page(r->vm));
 	t->evmcs = evmcs;
+	/* KVM does not offer "virtualize APIC accesses" with eVMCS. */
+	t->msr_test = use_pages && !evmcs;
+	t->keep_limit = keep_limit;
 	r->td = t;
 	r->nr_l2 = nr_l2;
 	td = (struct test_data *)td_gva;
@@ -618,13 +742,14 @@ static void test_migrate(int nr_l2, int switches, int ratio, bool evmcs)
 static void help(const char *name)
 {
 	printf("usage: %s [-c L2s per L1 vCPU (2-%d)] [-s switches]\n"
-	       "       [-m sched|migrate|evmcs|all] [-p] [-r] [-U [-A phys]] [-F]\n"
-	       "  -p: the L2s use an MSR bitmap, a virtual-APIC and an APIC-access page\n"
+	       "       [-m sched|migrate|evmcs|all] [-p] [-r] [-U [-A phys]] [-F] [-k]\n"
+	       "  -p: the L2s use an MSR bitmap each, a virtual-APIC and an APIC-access page\n"
 	       "      (not with eVMCS)\n"
 	       "  -r: move every (e)VMCS to a new page between commands\n"
 	       "  -U: the pages the cache maps in unmanaged memory: RAM hidden from\n"
 	       "      the host with mem=, mmapped from /dev/mem (-A: where); not with -r\n"
-	       "  -F: functional checks only, no nested_context_* stats (stock KVM)\n",
+	       "  -F: functional checks only, no nested_context_* stats (stock KVM)\n"
+	       "  -k: L1 gives each L2 its GDTR limit at launch only (benchmarks)\n",
 	       name, MAX_L2_PER_L1);
 	exit(KSFT_SKIP);
 }
@@ -635,7 +760,7 @@ int main(int argc, char *argv[])
 	const char *mode = "all";
 	bool all, evmcs;
 
-	while ((opt = getopt(argc, argv, "c:s:m:prUA:Fh")) != -1) {
+	while ((opt = getopt(argc, argv, "c:s:m:prUA:Fkh")) != -1) {
 		switch (opt) {
 		case 'U':
 			unmanaged = true;
@@ -645,6 +770,9 @@ int main(int argc, char *argv[])
 			break;
 		case 'F':
 			no_stats = true;
+			break;
+		case 'k':
+			keep_limit = true;
 			break;
 		case 'c':
 			per = atoi_non_negative("L2s per L1 vCPU", optarg);
