@@ -5,16 +5,20 @@
 # stock and then our modules, run the switch workload of svm_l2_switch_test
 # (-m bench: one L1 vCPU VMRUNs C L2s in turn) for S1 and for S2 rounds,
 # counting calls with kprobes; the difference cancels the VM setup.
-# Prints one "BENCH" line per module set.  boot.sh puts vm-lib.sh (load)
+# Prints one "BENCH" line per module set and round.  boot.sh puts vm-lib.sh (load)
 # ahead of it.
 T=/sys/kernel/tracing
-FUNCS="kvm_vcpu_map hva_to_pfn kvm_vcpu_read_guest"
+# Page mappings, then the work of a switch: the MSRPM merge (6.12 merges at
+# every VMRUN that intercepts MSRs) and the control-area copy.
+FUNCS="kvm_vcpu_map hva_to_pfn kvm_vcpu_read_guest nested_svm_vmrun_msrpm
+	nested_vmcb02_prepare_control"
 
 # run ROUNDS: prints "switches/s hits..." for one run of the workload
 run() {
 	echo >$T/kprobe_events
 	for f in $FUNCS; do echo "p:svmb/$f $f" >>$T/kprobe_events; done
 	echo 1 >$T/events/svmb/enable
+	merges_on
 	rate=$($d/svm_l2_switch_test -m bench -c "$C" -s "$1" 2>&1 |
 	       sed -n 's/.* \([0-9]*\) switches\/s$/\1/p')
 	echo 0 >$T/events/svmb/enable
@@ -22,17 +26,23 @@ run() {
 	for f in $FUNCS; do
 		h=$(awk -v f="$f" '$1 == f || $1 == "svmb/" f { print $2; exit }' $T/kprobe_profile)
 		hits="$hits ${h:-0}"
+		[ "$f" = nested_svm_vmrun_msrpm ] && msrpm=${h:-0}
 	done
 	echo >$T/kprobe_events
-	echo "${rate:-0}$hits"
+	# The last column: MSRPM merges that ran (vm-lib.sh).
+	echo "${rate:-0}$hits $(merges "$msrpm")"
 }
 
-for set in stock ours; do
-	load $set "$([ $set = ours ] && echo nested_context_ratio=$RATIO)" ||
-		{ echo "BENCH $set: modules failed to load"; continue; }
-	a=$(run "$S1")
-	b=$(run "$S2")
-	n=$(((S2 - S1) * C))
-	echo "BENCH $set ${b%% *} $n $(echo "$a $b" |
-		awk '{ h = NF / 2; for (i = 2; i <= h; i++) printf "%d ", $(i + h) - $i }')"
+# ROUNDS rounds of stock then ours: the host's speed drifts over seconds,
+# so the sets alternate and each round gives a paired ratio.
+for r in $(seq "${ROUNDS:-3}"); do
+	for set in stock ours; do
+		load $set "$([ $set = ours ] && echo nested_context_ratio=$RATIO)" ||
+			{ echo "BENCH $set: modules failed to load"; continue; }
+		a=$(run "$S1")
+		b=$(run "$S2")
+		n=$(((S2 - S1) * C))
+		echo "BENCH $set ${b%% *} $n $(echo "$a $b" |
+			awk '{ h = NF / 2; for (i = 2; i <= h; i++) printf "%d ", $(i + h) - $i }')"
+	done
 done

@@ -5,12 +5,15 @@
 # and then our modules, run each workload ($TEST with the arguments of
 # SCHED_A and SCHED_B, then MIGRATE_A and MIGRATE_B: the same workload,
 # short and long) with its pages in unmanaged memory (-U), counting with
-# kprobes the calls of memremap, memunmap, kvm_vcpu_map and of $SWITCH, the
-# handler that counts a switch.  Prints one "BENCH" line per module set and
-# workload: "BENCH set mode cs rc hits... / cs rc hits..." for the two
-# runs.  boot.sh puts vm-lib.sh (load) ahead of it.
+# kprobes the calls of memremap, memunmap, kvm_vcpu_map, of $SWITCH, the
+# handler that counts a switch, of $RARE (VMX: prepare_vmcs02_rare; none on
+# SVM) and of $MERGE_FN, the function that merges L1's MSR bitmap or MSRPM
+# in stock 6.12, and the merges that ran (vm-lib.sh).  Prints one "BENCH"
+# line per module set and workload: "BENCH set mode cs rc hits... merges /
+# cs rc hits... merges" for the two runs.  boot.sh puts vm-lib.sh (load)
+# ahead of it.
 T=/sys/kernel/tracing
-PROBES="memremap memunmap kvm_vcpu_map $SWITCH"
+PROBES="memremap memunmap kvm_vcpu_map $SWITCH ${RARE:-none} $MERGE_FN"
 
 log() { echo "bench: $*" >/dev/console; }
 
@@ -21,9 +24,10 @@ one() {
 	echo 0 >$T/events/kprobes/enable 2>/dev/null
 	echo >$T/kprobe_events
 	for p in $PROBES; do
-		echo "p:u_$p $p" >>$T/kprobe_events 2>/dev/null
+		echo "p:u_$(echo "$p" | tr . _) $p" >>$T/kprobe_events 2>/dev/null
 	done
 	echo 1 >$T/events/kprobes/enable
+	merges_on
 	t0=$(uptime_cs)
 	timeout -s KILL 900 "$d/$TEST" "$@" >/tmp/bench.out 2>&1
 	rc=$?
@@ -31,9 +35,11 @@ one() {
 	echo 0 >$T/events/kprobes/enable
 	line="$((t1 - t0)) $rc"
 	for p in $PROBES; do
-		h=$(awk -v p="u_$p" '$1 == p { print $2 }' $T/kprobe_profile)
+		h=$(awk -v p="u_$(echo "$p" | tr . _)" '$1 == p { print $2 }' $T/kprobe_profile)
 		line="$line ${h:-x}"
+		[ "$p" = "$MERGE_FN" ] && m=${h:-0}
 	done
+	line="$line $(merges "$m")"
 	echo >$T/kprobe_events
 	[ $rc -eq 0 ] || log "$TEST $*: exit $rc: $(tail -3 /tmp/bench.out)"
 	echo "$line"

@@ -32,15 +32,16 @@ be=${1:-qemu}
 case $be in
 qemu)
 	vendor=amd test=svm_l2_switch_test timeout=900
-	vars=("SWITCH=nested_svm_vmrun"
+	vars=("SWITCH=nested_svm_vmrun" "MERGE_FN=nested_svm_vmrun_msrpm"
 	      "SCHED_A='-U -m bench -c 8 -s 10'" "SCHED_B='-U -m bench -c 8 -s 510'"
-	      "MIGRATE_A='-U -F -m migrate -c 4 -s 4'" "MIGRATE_B='-U -F -m migrate -c 4 -s 104'")
+	      "MIGRATE_A='-k -U -F -m migrate -c 4 -s 4'" "MIGRATE_B='-k -U -F -m migrate -c 4 -s 104'")
 	what="nested SVM under QEMU TCG" ;;
 bochs)
 	vendor=intel test=vmx_l2_switch_test timeout=1800
-	vars=("SWITCH=handle_vmptrld"
-	      "SCHED_A='-U -F -p -m sched -c 8 -s 64'" "SCHED_B='-U -F -p -m sched -c 8 -s 320'"
-	      "MIGRATE_A='-U -F -p -m migrate -c 8 -s 40'" "MIGRATE_B='-U -F -p -m migrate -c 8 -s 200'")
+	vars=("SWITCH=handle_vmptrld" "RARE=prepare_vmcs02_rare.constprop.0"
+	      "MERGE_FN=nested_get_vmcs12_pages"
+	      "SCHED_A='-k -U -F -p -m sched -c 8 -s 64'" "SCHED_B='-k -U -F -p -m sched -c 8 -s 320'"
+	      "MIGRATE_A='-k -U -F -p -m migrate -c 8 -s 40'" "MIGRATE_B='-k -U -F -p -m migrate -c 8 -s 200'")
 	what="nested VMX under Bochs" ;;
 *) echo "usage: unmanaged.sh qemu|bochs" >&2; exit 2 ;;
 esac
@@ -54,31 +55,34 @@ if [ "$(grep -c '^BENCH [a-z]* [a-z]* [0-9]* 0 .* / [0-9]* 0 ' "$out/results")" 
 	exit 1
 fi
 # Per workload: stock, ours, ours/stock.  Fields of a run: cs rc memremap
-# memunmap kvm_vcpu_map switches.
+# memunmap kvm_vcpu_map switches rare merge-function merges ("x": no such
+# function, as prepare_vmcs02_rare on SVM).
 awk -v what="$what" '
-function d(i) { return $(i + 7) - $(i) }
+function d(i) { return $(i + 10) - $(i) }
+function r(a, b) { return b ? sprintf("%.3f", a / b) : "-" }
 {
 	k = $2 "," $3
-	n[k] = d(9); cs[k] = d(4)
-	for (j = 0; j < 3; j++) c[k, j] = n[k] ? d(6 + j) / n[k] : 0
+	n[k] = d(9); cs[k] = d(4); norare[k] = ($10 == "x")
+	split("6 7 8 10 12", f, " ")
+	for (j = 1; j <= 5; j++) c[k, j] = n[k] ? d(f[j]) / n[k] : 0
 }
 END {
 	printf "unmanaged memory, %s: per reused switch (long run minus short run)\n", what
-	printf "%-8s %-11s %9s %11s %16s %16s %16s\n", "mode", "modules", "switches",
-		"switches/s", "memremap/switch", "memunmap/switch", "kvm_vcpu_map/sw"
+	printf "%-8s %-11s %9s %11s %16s %16s %16s %14s %14s\n", "mode", "modules", "switches",
+		"switches/s", "memremap/switch", "memunmap/switch", "kvm_vcpu_map/sw",
+		"rare/switch", "merges/switch"
 	split("sched migrate", modes, " ")
 	for (m = 1; m <= 2; m++) {
 		for (s = 1; s <= 2; s++) {
 			k = (s == 1 ? "stock" : "ours") "," modes[m]
 			rate[s] = cs[k] > 0 ? 100 * n[k] / cs[k] : 0
-			printf "%-8s %-11s %9d %11.1f %16.2f %16.2f %16.2f\n", modes[m],
-				(s == 1 ? "stock" : "ours"), n[k], rate[s], c[k, 0], c[k, 1], c[k, 2]
+			printf "%-8s %-11s %9d %11.1f %16.2f %16.2f %16.2f %14s %14.2f\n", modes[m],
+				(s == 1 ? "stock" : "ours"), n[k], rate[s], c[k, 1], c[k, 2], c[k, 3],
+				norare[k] ? "n/a" : sprintf("%.2f", c[k, 4]), c[k, 5]
 		}
 		ks = "stock," modes[m]; ko = "ours," modes[m]
-		printf "%-8s %-11s %9s %10.2fx %16s %16s %16s\n", modes[m], "ours/stock", "",
-			rate[1] ? rate[2] / rate[1] : 0,
-			c[ks, 0] ? sprintf("%.3f", c[ko, 0] / c[ks, 0]) : "-",
-			c[ks, 1] ? sprintf("%.3f", c[ko, 1] / c[ks, 1]) : "-",
-			c[ks, 2] ? sprintf("%.3f", c[ko, 2] / c[ks, 2]) : "-"
+		printf "%-8s %-11s %9s %10.2fx %16s %16s %16s %14s %14s\n", modes[m], "ours/stock", "",
+			rate[1] ? rate[2] / rate[1] : 0, r(c[ko, 1], c[ks, 1]), r(c[ko, 2], c[ks, 2]),
+			r(c[ko, 3], c[ks, 3]), norare[ks] ? "n/a" : r(c[ko, 4], c[ks, 4]), r(c[ko, 5], c[ks, 5])
 	}
 }' "$out/results" | tee "$out/table"

@@ -11,3 +11,25 @@ load() {
 	insmod "$d/$1/kvm.ko" ${2:+"$2"} || return 1
 	insmod "$d/$1/kvm-$VENDOR.ko" nested=1
 }
+
+# MSR-bitmap (VMX) or MSRPM (SVM) merges that really ran: our modules
+# report each merge and each skip with the kvm_nested_msr_bitmap
+# tracepoint; stock 6.12 has none, and merges at every nested VM-entry
+# that uses the bitmap, so its figure is the count of the function that
+# merges (the caller's argument).  merges_on before the run; merges STOCK
+# after it prints the count.
+MERGE_EV=/sys/kernel/tracing/events/kvm/kvm_nested_msr_bitmap
+merges_on() {
+	[ -d $MERGE_EV ] || return 0
+	echo 'merged == 1' >$MERGE_EV/filter
+	echo >/sys/kernel/tracing/trace
+	echo 1 >$MERGE_EV/enable
+}
+merges() {
+	if [ ! -d $MERGE_EV ]; then
+		echo "$1"
+		return
+	fi
+	echo 0 >$MERGE_EV/enable
+	grep -c 'kvm_nested_msr_bitmap:' /sys/kernel/tracing/trace
+}
