@@ -24,7 +24,7 @@ one() {
 	echo 0 >$T/events/kprobes/enable 2>/dev/null
 	echo >$T/kprobe_events
 	for p in $PROBES; do
-		echo "p:u_$(echo "$p" | tr . _) $p" >>$T/kprobe_events 2>/dev/null
+		echo "p:u_$(probe_ev "$p") $p" >>$T/kprobe_events 2>/dev/null
 	done
 	echo 1 >$T/events/kprobes/enable
 	merges_on
@@ -35,7 +35,7 @@ one() {
 	echo 0 >$T/events/kprobes/enable
 	line="$((t1 - t0)) $rc"
 	for p in $PROBES; do
-		h=$(awk -v p="u_$(echo "$p" | tr . _)" '$1 == p { print $2 }' $T/kprobe_profile)
+		h=$(awk -v p="u_$(probe_ev "$p")" '$1 == p { print $2 }' $T/kprobe_profile)
 		line="$line ${h:-x}"
 		[ "$p" = "$MERGE_FN" ] && m=${h:-0}
 	done

@@ -12,6 +12,10 @@ load() {
 	insmod "$d/$1/kvm-$VENDOR.ko" nested=1
 }
 
+# The kprobe event name for function $1: GCC's clones have a "." in their
+# names (prepare_vmcs02_rare.constprop.0), which event names may not.
+probe_ev() { echo "$1" | tr . _; }
+
 # MSR-bitmap (VMX) or MSRPM (SVM) merges that really ran: our modules
 # report each merge and each skip with the kvm_nested_msr_bitmap
 # tracepoint; stock 6.12 has none, and merges at every nested VM-entry

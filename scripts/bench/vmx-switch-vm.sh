@@ -12,7 +12,7 @@ MIGRATE_ARGS="-k -p -m migrate -c 8 -s ${MIGRATE_SWITCHES:-400}"
 # The work of a switch: prepare_vmcs02_rare() (its GCC clone), the entries
 # that go through nested_get_vmcs12_pages() (which merges the MSR bitmap
 # in 6.12's), shadow VMCS syncs, and the vmcs12 read at VMPTRLD and written
-# back at release (4 KiB each).  Each name becomes an event with "." as "_".
+# back at release (4 KiB each).  Event names: probe_ev() (vm-lib.sh).
 PROBES="kvm_vcpu_map __kvm_vcpu_map hva_to_pfn kvm_gpc_refresh
 	prepare_vmcs02_rare prepare_vmcs02_rare.constprop.0
 	nested_get_vmcs12_pages nested_sync_vmcs12_to_shadow
@@ -28,15 +28,13 @@ probes_on() {
 	# A function that does not exist (e.g. __kvm_vcpu_map in 6.12) is
 	# refused and reported as n/a.
 	for p in $PROBES; do
-		echo "p:b_$(ev "$p") $p" >>$T/kprobe_events 2>/dev/null
+		echo "p:b_$(probe_ev "$p") $p" >>$T/kprobe_events 2>/dev/null
 	done
 	echo 1 >$T/events/kprobes/enable
 }
 
-ev() { echo "$1" | tr . _; }
-
 hits() {
-	awk -v p="b_$(ev "$1")" '$1 == p { print $2 }' $T/kprobe_profile
+	awk -v p="b_$(probe_ev "$1")" '$1 == p { print $2 }' $T/kprobe_profile
 }
 
 run() {	# set name args switches
@@ -54,7 +52,7 @@ run() {	# set name args switches
 	line="$line switches_per_s=$((100 * $4 / cs))"
 	for p in $PROBES; do
 		h=$(hits $p)
-		p=$(ev "$p")
+		p=$(probe_ev "$p")
 		[ -n "$h" ] || { line="$line $p=n/a"; continue; }
 		line="$line $p=$h per_switch_x1000_$p=$((1000 * h / $4))"
 	done
