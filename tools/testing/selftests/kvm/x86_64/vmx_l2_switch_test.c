@@ -44,8 +44,8 @@
  *
  * With -U every page the cache maps is in unmanaged memory (RAM hidden
  * from the host kernel with mem=, mmapped from /dev/mem: a VM_PFNMAP
- * mapping without struct pages): the (e)VMCSs, the MSR bitmaps and, with
- * -p, the virtual-APIC and APIC-access pages.  Without hidden RAM or
+ * mapping without struct pages): the (e)VMCSs and, with -p, the MSR
+ * bitmaps, the virtual-APIC and APIC-access pages.  Without hidden RAM or
  * /dev/mem the test SKIPs.
  */
 #include <getopt.h>
@@ -572,7 +572,7 @@ static void setup(struct run *r, int nr_l2, int ratio, bool evmcs)
 	/* -U: the (e)VMCSs, vAPIC, APIC-access pages and MSR bitmaps. */
 	if (unmanaged)
 		nested_ctx_unmanaged_init(r->vm, &r->um, unmanaged_phys,
-					  3 * nr_l2 + 1 + NR_L1, 0);
+					  3 * nr_l2 + 1, 0);
 	for (i = 0; i < nr_l2; i++) {
 		t->l2[i].vmcs_gva = unmanaged ?
 			nested_ctx_unmanaged_alloc(&r->um, 1) :
@@ -614,14 +614,6 @@ static void setup(struct run *r, int nr_l2, int ratio, bool evmcs)
 			t->cmd[v].hv_pages = hv_gva;
 		}
 		vcpu_alloc_vmx(r->vm, &vmx_gva);
-		if (unmanaged) {
-			struct vmx_pages *p = addr_gva2hva(r->vm, vmx_gva);
-
-			/* The MSR bitmap prepare_vmcs() gives every L2. */
-			p->msr_gpa = nested_ctx_unmanaged_alloc(&r->um, 1);
-			p->msr = (void *)p->msr_gpa;
-			p->msr_hva = nested_ctx_unmanaged_hva(&r->um, p->msr_gpa);
-		}
 		vcpu_args_set(r->vcpus[v], 2, vmx_gva, (uint64_t)v);
 		/* Up to the first GUEST_SYNC. */
 		do_cmd(r, v, 0, 0, 0);
