@@ -23,8 +23,15 @@
  * maps the eVMCS page itself.  Only KVM reads and writes it, under the
  * cache's lock, so it is not owned by a vCPU.
  */
+struct nested_vmx_ctx_hw;
+
 struct vmx_nested_context {
 	struct kvm_nested_context base;
+	/*
+	 * The vmcs02 kept for this vmcs12, owned by nested.c; NULL until the
+	 * first VMPTRLD of it, and for the private context and an eVMCS.
+	 */
+	struct nested_vmx_ctx_hw *hw;
 	struct gfn_to_pfn_cache msr_bitmap;
 	struct gfn_to_pfn_cache apic_access;
 	struct gfn_to_pfn_cache virtual_apic;
