@@ -27,7 +27,14 @@
  * not current (active, or clear with migrate).  The SDM does not allow the
  * latter (24.11.1); stock KVM reads the vmcs12 page at every VMPTRLD of
  * another VMCS, so the L2 sees the new value, and so must it with ours.
- * With -k (the benchmarks' workload) L1 sets the limit at launch only.
+ * At every fourth load, L1 also VMWRITEs a new limit after the exit, just
+ * before it switches to another L2.  With -k (the benchmarks' workload) L1
+ * sets the limit at launch only.
+ *
+ * Like KVM as an L1, and unlike the library's vmresume(), L1 writes
+ * HOST_RSP and HOST_RIP only when they change: a VMWRITE of a field that
+ * is not shadowed marks the whole vmcs12 dirty in KVM, which would rebuild
+ * the rarely written part of the hardware VMCS at every VM-entry.
  *
  * With -p (not with eVMCS) each L2 has its own MSR bitmap and RDMSRs
  * FS_BASE before each VMCALL: L2s with an odd id intercept it, the others
@@ -91,6 +98,7 @@ struct l2_state {
 	uint64_t seen_limit;	/* written by the L2: SGDT's limit */
 	uint64_t loads;		/* L1's VMPTRLDs of this L2 */
 	uint64_t gen;		/* L1's changes of gdt_limit */
+	uint64_t host_rsp;	/* HOST_RSP that l1_vmresume() last wrote */
 };
 
 struct l1_cmd {
@@ -174,6 +182,51 @@ static void l2_guest_code(void)
 }
 
 /*
+ * VMRESUME of L2 @id, writing HOST_RSP and HOST_RIP only when the stack
+ * differs from the one they were written for (not inlined, so that the
+ * return label is the same for every call).  Registers other than RSP are
+ * not preserved across the exit, as in vmresume().
+ */
+static noinline int l1_vmresume(uint64_t id)
+{
+	uint64_t *host_rsp = &td->l2[id].host_rsp;
+	int ret;
+
+	if (td->evmcs)
+		return vmresume();
+
+	__asm__ __volatile__("push %%rbp;"
+			     "push %%rcx;"
+			     "push %%rdx;"
+			     "push %%rsi;"
+			     "push %%rdi;"
+			     "push $0;"
+			     "cmp %%rsp, (%[rec]);"
+			     "je 2f;"
+			     "mov %%rsp, (%[rec]);"
+			     "vmwrite %%rsp, %[host_rsp];"
+			     "lea 1f(%%rip), %%rax;"
+			     "vmwrite %%rax, %[host_rip];"
+			     "2: vmresume;"
+			     "incq (%%rsp);"
+			     "1: pop %%rax;"
+			     "pop %%rdi;"
+			     "pop %%rsi;"
+			     "pop %%rdx;"
+			     "pop %%rcx;"
+			     "pop %%rbp;"
+			     : [ret]"=&a"(ret)
+			     : [host_rsp]"r"((uint64_t)HOST_RSP),
+			       [host_rip]"r"((uint64_t)HOST_RIP),
+			       [rec]"r"(host_rsp)
+			     : "memory", "cc", "rbx", "r8", "r9", "r10",
+			       "r11", "r12", "r13", "r14", "r15");
+	return ret;
+}
+
+static void l1_new_limit(uint64_t id, bool direct);
+
+/*
  * After an L2 exit: resume the L2 over the RDMSRs that exit to L1, check
  * the VMCALL exit that follows, and step the L2 over its VMCALL.
  */
@@ -187,7 +240,7 @@ static void l1_check_exit(uint64_t id)
 		l2->msr_exits++;
 		vmwrite(GUEST_RIP, vmreadz(GUEST_RIP) +
 			vmreadz(VM_EXIT_INSTRUCTION_LEN));
-		GUEST_ASSERT(!vmresume());
+		GUEST_ASSERT(!l1_vmresume(id));
 	}
 	/* L1's MSR bitmap, merged into KVM's, decides: never a stale one. */
 	GUEST_ASSERT_EQ(l2->msr_exits, td->msr_test && l2->intercept_fs);
@@ -204,6 +257,14 @@ static void l1_check_exit(uint64_t id)
 	GUEST_ASSERT_EQ(vmreadz(GUEST_GDTR_LIMIT), l2->gdt_limit);
 
 	vmwrite(GUEST_RIP, vmreadz(GUEST_RIP) + vmreadz(VM_EXIT_INSTRUCTION_LEN));
+
+	/*
+	 * A VMWRITE after the exit, of a field only prepare_vmcs02_rare()
+	 * copies, that the vmcs02 of this L2 must pick up when L1 switches
+	 * back to it, whatever ran in between.
+	 */
+	if (!td->keep_limit && l2->loads % 4 == 0)
+		l1_new_limit(id, false);
 }
 
 /*
@@ -327,6 +388,8 @@ static void l1_guest_code(struct vmx_pages *vmx, uint64_t idx)
 			l1_new_limit(id, false);
 			if (td->msr_test)
 				l1_use_pages(id);
+			/* vmlaunch() writes HOST_RSP and HOST_RIP. */
+			td->l2[id].host_rsp = 0;
 			GUEST_ASSERT(!vmlaunch());
 			l1_check_exit(id);
 			cmd->done = 1;
@@ -336,7 +399,7 @@ static void l1_guest_code(struct vmx_pages *vmx, uint64_t idx)
 				cmd->cur = (cmd->cur + 1) % cmd->nr_own;
 				id = cmd->own[cmd->cur];
 				l1_load(id);
-				GUEST_ASSERT(!vmresume());
+				GUEST_ASSERT(!l1_vmresume(id));
 				l1_check_exit(id);
 				cmd->done++;
 			}
@@ -351,6 +414,8 @@ static void l1_guest_code(struct vmx_pages *vmx, uint64_t idx)
 			id = cmd->arg;
 			l1_load(id);
 			/* VMCLEAR made the launch state clear. */
+			/* vmlaunch() writes HOST_RSP and HOST_RIP. */
+			td->l2[id].host_rsp = 0;
 			GUEST_ASSERT(!vmlaunch());
 			l1_check_exit(id);
 			cmd->done = 1;
