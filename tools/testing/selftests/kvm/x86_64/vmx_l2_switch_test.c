@@ -224,6 +224,13 @@ static noinline int l1_vmresume(uint64_t id)
 	return ret;
 }
 
+/* VMLAUNCH of L2 @id: vmlaunch() writes HOST_RSP and HOST_RIP itself. */
+static int l1_vmlaunch(uint64_t id)
+{
+	td->l2[id].host_rsp = 0;
+	return vmlaunch();
+}
+
 static void l1_new_limit(uint64_t id, bool direct);
 
 /*
@@ -388,9 +395,7 @@ static void l1_guest_code(struct vmx_pages *vmx, uint64_t idx)
 			l1_new_limit(id, false);
 			if (td->msr_test)
 				l1_use_pages(id);
-			/* vmlaunch() writes HOST_RSP and HOST_RIP. */
-			td->l2[id].host_rsp = 0;
-			GUEST_ASSERT(!vmlaunch());
+			GUEST_ASSERT(!l1_vmlaunch(id));
 			l1_check_exit(id);
 			cmd->done = 1;
 			break;
@@ -414,9 +419,7 @@ static void l1_guest_code(struct vmx_pages *vmx, uint64_t idx)
 			id = cmd->arg;
 			l1_load(id);
 			/* VMCLEAR made the launch state clear. */
-			/* vmlaunch() writes HOST_RSP and HOST_RIP. */
-			td->l2[id].host_rsp = 0;
-			GUEST_ASSERT(!vmlaunch());
+			GUEST_ASSERT(!l1_vmlaunch(id));
 			l1_check_exit(id);
 			cmd->done = 1;
 			break;
