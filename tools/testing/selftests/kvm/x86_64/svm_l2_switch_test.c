@@ -32,6 +32,9 @@
  *            VMRUNs; L2's RDMSRs must exit to L1 exactly per the new map;
  *   memslot  the memslot of an MSRPM is deleted, re-added, moved and made
  *            read-only while cached (hostile);
+ *   unclean  L1 changes an L2's GDTR limit while it marks DT clean, which
+ *            the APM leaves undefined: the L2 must run with the old or
+ *            the new limit, the one the design says (below);
  *   all      all of the above (default);
  *   bench    a workload for scripts/bench, not a test: L2 switches on one
  *            L1 vCPU, timed, without reading the stats;
@@ -121,6 +124,7 @@ struct l2_result {
 	uint64_t want_limit;	/* l2_desc.gdt_limit at the run */
 	uint64_t l2_limit;	/* what the L2's SGDT said */
 	uint64_t exit_limit;	/* vmcb12's GDTR limit after the #VMEXIT */
+	uint64_t unclean_limit;	/* the limit L1 wrote with DT clean, or 0 */
 };
 
 struct mailbox {
@@ -128,6 +132,7 @@ struct mailbox {
 	uint32_t n;
 	uint64_t area_gpa;	/* L1's own VMSAVE/VMLOAD area, 0 for none */
 	uint64_t keep_limit;	/* L1 does not change the L2s' GDTR limits */
+	uint64_t unclean;	/* 1 + index in list of a run with unclean DT */
 	uint32_t list[BATCH_MAX];
 	struct l2_result res[BATCH_MAX];
 };
@@ -244,6 +249,18 @@ static void l1_run_one(struct l2_desc *l2, struct l2_result *res,
 
 	for (;;) {
 		l1_prepare_run(l2, mb);
+		/*
+		 * Not as the APM says: a new limit, with SEG, DT and DR
+		 * clean.  The L2 runs with whichever limit KVM takes, which
+		 * the #VMEXIT writes back; L1 takes that one as its own.
+		 */
+		if (mb->unclean && res == &mb->res[mb->unclean - 1] &&
+		    !msr_exits) {
+			vmcb->control.clean = VMCB_CLEAN_SEG | VMCB_CLEAN_DT |
+					      VMCB_CLEAN_DR;
+			vmcb->save.gdtr.limit = l2->gdt_limit ^ 4;
+			res->unclean_limit = vmcb->save.gdtr.limit;
+		}
 		l1_vmsave_area(area_gpa);
 		l1_vmrun(l2->vmcb_gpa);
 		l1_vmload_area(area_gpa);
@@ -262,6 +279,8 @@ static void l1_run_one(struct l2_desc *l2, struct l2_result *res,
 	res->want_limit = l2->gdt_limit;
 	res->l2_limit = *(uint16_t *)(l2->stack_top - 32);
 	res->exit_limit = vmcb->save.gdtr.limit;
+	if (res->unclean_limit)
+		l2->gdt_limit = res->exit_limit;
 	if (res->exit_code == SVM_EXIT_VMMCALL)
 		vmcb->save.rip += VMMCALL_LEN;
 	else if (res->exit_code == SVM_EXIT_ERR)
@@ -609,7 +628,7 @@ static void __run_batch(struct test *t, int v, const uint32_t *list, int n,
 		TEST_ASSERT(res->rsp == l2->stack_top - 16,
 			    "vCPU %d, L2 %u: RSP 0x%lx, want 0x%lx",
 			    v, list[i], res->rsp, l2->stack_top - 16);
-		if (res->exit_code == SVM_EXIT_VMMCALL) {
+		if (res->exit_code == SVM_EXIT_VMMCALL && !res->unclean_limit) {
 			TEST_ASSERT((res->want_limit - l2_gdt_limit(l2->id, 0)) < 8,
 				    "vCPU %d, L2 %u: L1's GDTR limit 0x%lx is not its own",
 				    v, list[i], res->want_limit);
@@ -913,6 +932,74 @@ static void test_msrpm(void)
 }
 
 /*
+ * Run @list on vCPU 0, L1 changing the GDTR limit of the L2 at @at with DT
+ * clean, and check the limit that L2 ran with: the old one if @kept, else
+ * the new one.  The #VMEXIT must write back what L2 ran with.
+ */
+static void run_unclean(struct test *t, const uint32_t *list, int n, int at,
+			bool kept, const char *what)
+{
+	struct l2_result *res = &t->mb[0]->res[at];
+	uint64_t old = t->l2s[list[at]].gdt_limit;
+
+	t->mb[0]->unclean = at + 1;
+	run_batch(t, 0, list, n, NULL);
+	t->mb[0]->unclean = 0;
+
+	TEST_ASSERT(res->unclean_limit && res->unclean_limit != old,
+		    "%s: L1 did not change the limit with DT clean", what);
+	TEST_ASSERT(res->l2_limit == res->exit_limit,
+		    "%s: SGDT in L2 says limit 0x%lx, #VMEXIT wrote 0x%lx",
+		    what, res->l2_limit, res->exit_limit);
+	TEST_ASSERT(res->l2_limit == (kept ? old : res->unclean_limit),
+		    "%s: L2 ran with limit 0x%lx; old 0x%lx, new 0x%lx, want the %s",
+		    what, res->l2_limit, old, res->unclean_limit,
+		    kept ? "old" : "new");
+	pr_info("unclean, %s: L2 ran with the %s limit\n", what,
+		kept ? "old" : "new");
+}
+
+/*
+ * An L1 that breaks APM 15.15.3: it changes an L2's GDTR limit in vmcb12
+ * while it marks DT clean.  The APM lets a processor use the value it
+ * cached at the vmcb12's last VMRUN on this processor, or not.  KVM uses
+ * what its vmcb02 for the vmcb12 holds while that vmcb02 ran it last:
+ *
+ *  - right after a VMRUN of the same vmcb12: the old limit, stock KVM too;
+ *  - with another vmcb12 run on the vCPU in between: the old limit only
+ *    when the vmcb12's context kept its own vmcb02 (the cache is on and
+ *    the context is not recycled).  Stock KVM, and the cache off, rebuild
+ *    vmcb02 from vmcb12 and take the new limit;
+ *  - with the vmcb12 run on another vCPU in between, the vCPU's last
+ *    vmcb12 still: stock KVM, and the cache off, keep the old limit in the
+ *    vCPU's one vmcb02; the context's vmcb02, which that run made stale,
+ *    takes the new one.
+ *
+ * Two L2s on vCPU 0, within the capacity: the first round of each runs in
+ * the vCPU's own vmcb02, before the VMRUN that creates its context; the
+ * second builds the context's vmcb02, which the third keeps.
+ */
+static void test_unclean(void)
+{
+	struct test *t = test_create(nr_vcpus, 2);
+	uint32_t ab[] = { 0, 1 }, a[] = { 0 }, ba[] = { 1, 0 };
+	bool ctx_vmcb02 = t->ratio > 0;
+
+	t->mb[0]->keep_limit = 1;
+	t->mb[1]->keep_limit = 1;
+	run_batch(t, 0, ab, 2, NULL);
+	run_batch(t, 0, ab, 2, NULL);
+	run_unclean(t, a, 1, 0, ctx_vmcb02, "L2 1 ran in between");
+	run_unclean(t, a, 1, 0, true, "same vmcb12 again");
+	run_batch(t, 1, a, 1, NULL);
+	run_unclean(t, a, 1, 0, !ctx_vmcb02, "L2 0 ran on vCPU 1 in between");
+	run_unclean(t, ba, 2, 1, ctx_vmcb02, "L2 1 ran in between, again");
+	run_batch(t, 0, ab, 2, NULL);
+	check_stats(t, "unclean");
+	test_destroy(t);
+}
+
+/*
  * For the benchmark, not a test of speed: L1 vCPU 0 VMRUNs its L2s in
  * turn, every VMRUN a switch, checked as everywhere else.  The stats are
  * not read, so that stock KVM runs it too.
@@ -1141,7 +1228,7 @@ static void test_memslot(void)
 static void help(const char *name)
 {
 	printf("usage: %s [-v vcpus] [-c L2s per vcpu] [-s rounds] [-n many]\n"
-	       "          [-m sched|migrate|shared|many|msrpm|memslot|all|bench|inval]\n"
+	       "          [-m sched|migrate|shared|many|msrpm|memslot|unclean|all|bench|inval]\n"
 	       "          [-U [-A host-physical-address]] [-F] [-k]\n"
 	       "  -c 0 (default) runs sched below, at and above capacity\n"
 	       "  -U  the pages the cache maps in unmanaged memory: RAM hidden\n"
@@ -1218,6 +1305,8 @@ int main(int argc, char *argv[])
 		test_msrpm();
 	if (all || !strcmp(mode, "memslot"))
 		test_memslot();
+	if (all || !strcmp(mode, "unclean"))
+		test_unclean();
 	if (!strcmp(mode, "bench"))
 		test_bench();
 	if (!strcmp(mode, "inval"))
@@ -1225,7 +1314,8 @@ int main(int argc, char *argv[])
 	if (!all && strcmp(mode, "sched") && strcmp(mode, "migrate") &&
 	    strcmp(mode, "shared") && strcmp(mode, "many") &&
 	    strcmp(mode, "msrpm") && strcmp(mode, "memslot") &&
-	    strcmp(mode, "bench") && strcmp(mode, "inval"))
+	    strcmp(mode, "unclean") && strcmp(mode, "bench") &&
+	    strcmp(mode, "inval"))
 		help(argv[0]);
 
 	return 0;
