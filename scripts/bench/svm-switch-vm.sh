@@ -19,6 +19,7 @@ run() {
 	for f in $FUNCS; do echo "p:svmb/$f $f" >>$T/kprobe_events; done
 	echo 1 >$T/events/svmb/enable
 	merges_on
+	fulls_on
 	rate=$($d/svm_l2_switch_test -m bench -c "$C" -s "$1" 2>&1 |
 	       sed -n 's/.* \([0-9]*\) switches\/s$/\1/p')
 	echo 0 >$T/events/svmb/enable
@@ -29,8 +30,9 @@ run() {
 		[ "$f" = nested_svm_vmrun_msrpm ] && msrpm=${h:-0}
 	done
 	echo >$T/kprobe_events
-	# The last column: MSRPM merges that ran (vm-lib.sh).
-	echo "${rate:-0}$hits $(merges "$msrpm")"
+	# The last columns: MSRPM merges that ran and full save-area copies
+	# (vm-lib.sh; -1 for stock: not counted).
+	echo "${rate:-0}$hits $(merges "$msrpm") $(fulls)"
 }
 
 # ROUNDS rounds of stock then ours: the host's speed drifts over seconds,
@@ -43,6 +45,6 @@ for r in $(seq "${ROUNDS:-3}"); do
 		b=$(run "$S2")
 		n=$(((S2 - S1) * C))
 		echo "BENCH $set ${b%% *} $n $(echo "$a $b" |
-			awk '{ h = NF / 2; for (i = 2; i <= h; i++) printf "%d ", $(i + h) - $i }')"
+			awk '{ h = NF / 2; for (i = 2; i <= h; i++) printf "%d ", $(i + h) < 0 ? -1 : $(i + h) - $i }')"
 	done
 done

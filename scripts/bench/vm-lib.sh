@@ -37,3 +37,23 @@ merges() {
 	echo 0 >$MERGE_EV/enable
 	grep -c 'kvm_nested_msr_bitmap:' /sys/kernel/tracing/trace
 }
+
+# Nested VMRUNs (SVM) that copied vmcb12's segments, GDTR/IDTR and DR7 in
+# full, whatever its clean bits: our modules report each VMRUN with the
+# kvm_nested_vmcb02 tracepoint.  Stock 6.12 has none and inlines the copy
+# (nested_vmcb02_prepare_save()), so nothing counts it there: fulls prints
+# -1, "not counted".  fulls_on after merges_on, which clears the buffer.
+FULL_EV=/sys/kernel/tracing/events/kvm/kvm_nested_vmcb02
+fulls_on() {
+	[ -d $FULL_EV ] || return 0
+	echo 'full == 1' >$FULL_EV/filter
+	echo 1 >$FULL_EV/enable
+}
+fulls() {
+	if [ ! -d $FULL_EV ]; then
+		echo -1
+		return
+	fi
+	echo 0 >$FULL_EV/enable
+	grep -c 'kvm_nested_vmcb02:' /sys/kernel/tracing/trace
+}
