@@ -8,9 +8,10 @@
 # kprobes the calls of memremap, memunmap, kvm_vcpu_map, of $SWITCH, the
 # handler that counts a switch, of $RARE (VMX: prepare_vmcs02_rare; none on
 # SVM) and of $MERGE_FN, the function that merges L1's MSR bitmap or MSRPM
-# in stock 6.12, and the merges that ran (vm-lib.sh).  Prints one "BENCH"
-# line per module set and workload: "BENCH set mode cs rc hits... merges /
-# cs rc hits... merges" for the two runs.  boot.sh puts vm-lib.sh (load)
+# in stock 6.12, the merges that ran and the full vmcb12 save-area copies
+# (vm-lib.sh; -1: not counted).  Prints one "BENCH" line per module set and
+# workload: "BENCH set mode cs rc hits... merges fulls / cs rc hits...
+# merges fulls" for the two runs.  boot.sh puts vm-lib.sh (load)
 # ahead of it.
 T=/sys/kernel/tracing
 PROBES="memremap memunmap kvm_vcpu_map $SWITCH ${RARE:-none} $MERGE_FN"
@@ -28,6 +29,7 @@ one() {
 	done
 	echo 1 >$T/events/kprobes/enable
 	merges_on
+	fulls_on
 	t0=$(uptime_cs)
 	timeout -s KILL 900 "$d/$TEST" "$@" >/tmp/bench.out 2>&1
 	rc=$?
@@ -39,7 +41,7 @@ one() {
 		line="$line ${h:-x}"
 		[ "$p" = "$MERGE_FN" ] && m=${h:-0}
 	done
-	line="$line $(merges "$m")"
+	line="$line $(merges "$m") $(fulls)"
 	echo >$T/kprobe_events
 	[ $rc -eq 0 ] || log "$TEST $*: exit $rc: $(tail -3 /tmp/bench.out)"
 	echo "$line"
