@@ -116,7 +116,7 @@ start() {
 	# Go on past the conflicts that rerere resolved.
 	while [ -d "$W/.git/rebase-apply" ] &&
 	      [ -z "$(git_ diff --name-only --diff-filter=U)" ] &&
-	      ! git_ diff | grep -q '^[ +-]*[<>=]\{7\}'; do
+	      ! git_ diff | grep '^[ +-]*[<>=]\{7\}' >/dev/null; do
 		echo "  RERERE  $(git_ am --show-current-patch=raw 2>/dev/null | sed -n 's/^Subject: //p' | head -1)"
 		git_ am -q --continue || true
 	done

@@ -32,7 +32,7 @@ while read -r patch files; do
 	done
 	touched=$( (sed -n 's|^+++ b/||p' "$pf"; printf '%s\n' $files) | sort -u)
 	what=
-	if echo "$touched" | grep -q -e '^arch/' -e '^virt/' -e '^include/'; then
+	if grep -q -e '^arch/' -e '^virt/' -e '^include/' <<<"$touched"; then
 		"$here/kvmset.sh" sync "$W/src" "$W/kvm"
 		cp "$here/kbuild/Kbuild" "$W/kvm/Kbuild"
 		cp "$here/kbuild/kvm.Kbuild" "$W/kvm/arch/x86/kvm/Kbuild"
@@ -46,7 +46,7 @@ while read -r patch files; do
 			continue
 		fi
 	fi
-	if echo "$touched" | grep -q '^tools/testing/selftests/kvm/'; then
+	if grep -q '^tools/testing/selftests/kvm/' <<<"$touched"; then
 		if make -C "$W/src/tools/testing/selftests/kvm" ARCH=x86_64 OUTPUT="$W/ksft" \
 			INSTALL_HDR_PATH="$HDR" KHDR_INCLUDES="-isystem $HDR/include" \
 			EXTRA_CFLAGS=-static -j"$JOBS" >"$W/$n-ksft.log" 2>&1; then

@@ -88,7 +88,7 @@ check)
 		# shellcheck disable=SC2086
 		"$repo/scripts/kvmset.sh" allowed $paths || rc=1
 		for f in $paths; do
-			if printf '%s\n' "$listed" | grep -qxF "$f"; then
+			if grep -qxF "$f" <<<"$listed"; then
 				echo "error: $1 modifies $f, which the series adds: put its final content in the file itself" >&2
 				rc=1
 			fi
@@ -105,7 +105,7 @@ check)
 	for v in "$repo"/patches/releases/*/*; do
 		[ -e "$v" ] || continue
 		p=${v##*/} rel=${v%/*} rel=${rel##*/}
-		if ! printf '%s\n' "$names" | grep -qxF "$p"; then
+		if ! grep -qxF "$p" <<<"$names"; then
 			echo "error: patches/releases/$rel/$p is no patch of patches/series" >&2
 			rc=1
 			continue
