@@ -194,7 +194,18 @@ vm_tier() { # backend list
 		return
 	fi
 	if [ -n "$debug" ]; then
-		{ cat "$list"; printf '# Leaks of the whole run.\n!kmemleak\n'; } >"$logdir/$be.list"
+		# KASAN and lockdep make the churn test several times slower
+		# (Bochs: 5000 switches did not finish in the 1200 s timeout);
+		# what it adds on this kernel is its concurrency, not its
+		# count: each churn line runs a fifth of its switches.
+		{
+			awk '!/^#/ && /nested_context_churn_test/ {
+				for (i = 1; i < NF; i++)
+					if ($i == "-n")
+						$(i + 1) = int($(i + 1) / 5)
+			} 1' "$list"
+			printf '# Leaks of the whole run.\n!kmemleak\n'
+		} >"$logdir/$be.list"
 		list=$logdir/$be.list
 	fi
 	local extra=()
