@@ -35,6 +35,8 @@
  *   unclean  L1 changes an L2's GDTR limit while it marks DT clean, which
  *            the APM leaves undefined: the L2 must run with the old or
  *            the new limit, the one the design says (below);
+ *   recycle  a context recycled for another vmcb12, which L1 then runs
+ *            again marked clean: nothing of the old L2 may show;
  *   all      all of the above (default);
  *   bench    a workload for scripts/bench, not a test: L2 switches on one
  *            L1 vCPU, timed, without reading the stats;
@@ -1000,6 +1002,41 @@ static void test_unclean(void)
 }
 
 /*
+ * A recycled context brings nothing of its last vmcb12.  vCPU 0 fills the
+ * table, running each L2 twice so that each context's vmcb02 holds its L2;
+ * then one L2 more, whose context is the first L2's, recycled; then that
+ * last L2 twice more, which L1 marks clean (same vCPU, successful VMRUN).
+ * Each must run with the last L2's own state (its GDTR limit, which L1
+ * keeps, tells it from the first L2's), whatever the recycled context's
+ * vmcb02 held.  With the cache off, four L2s.
+ */
+static void test_recycle(void)
+{
+	int cap = nested_ctx_ratio() > 0 ? nested_ctx_ratio() * nr_vcpus : 3;
+	struct test *t = test_create(nr_vcpus, cap + 1);
+	uint32_t list[BATCH_MAX], last = cap;
+	int pass, i, c, j;
+
+	t->mb[0]->keep_limit = 1;
+	for (pass = 0; pass < 2; pass++) {
+		for (i = 0; i < cap; i += c) {
+			c = cap - i < BATCH_MAX ? cap - i : BATCH_MAX;
+			for (j = 0; j < c; j++)
+				list[j] = i + j;
+			run_batch(t, 0, list, c, NULL);
+		}
+	}
+	for (i = 0; i < 3; i++)
+		run_batch(t, 0, &last, 1, NULL);
+	check_stats(t, "recycle");
+	TEST_ASSERT(!t->model.cap ||
+		    (t->model.recycle == 1 && t->model.reuse == t->model.cap + 2),
+		    "model: %lu recycles, %lu reuses, want 1 and %u",
+		    t->model.recycle, t->model.reuse, t->model.cap + 2);
+	test_destroy(t);
+}
+
+/*
  * For the benchmark, not a test of speed: L1 vCPU 0 VMRUNs its L2s in
  * turn, every VMRUN a switch, checked as everywhere else.  The stats are
  * not read, so that stock KVM runs it too.
@@ -1228,7 +1265,8 @@ static void test_memslot(void)
 static void help(const char *name)
 {
 	printf("usage: %s [-v vcpus] [-c L2s per vcpu] [-s rounds] [-n many]\n"
-	       "          [-m sched|migrate|shared|many|msrpm|memslot|unclean|all|bench|inval]\n"
+	       "          [-m sched|migrate|shared|many|msrpm|memslot|unclean|recycle|all|\n"
+	       "              bench|inval]\n"
 	       "          [-U [-A host-physical-address]] [-F] [-k]\n"
 	       "  -c 0 (default) runs sched below, at and above capacity\n"
 	       "  -U  the pages the cache maps in unmanaged memory: RAM hidden\n"
@@ -1307,6 +1345,8 @@ int main(int argc, char *argv[])
 		test_memslot();
 	if (all || !strcmp(mode, "unclean"))
 		test_unclean();
+	if (all || !strcmp(mode, "recycle"))
+		test_recycle();
 	if (!strcmp(mode, "bench"))
 		test_bench();
 	if (!strcmp(mode, "inval"))
@@ -1314,8 +1354,8 @@ int main(int argc, char *argv[])
 	if (!all && strcmp(mode, "sched") && strcmp(mode, "migrate") &&
 	    strcmp(mode, "shared") && strcmp(mode, "many") &&
 	    strcmp(mode, "msrpm") && strcmp(mode, "memslot") &&
-	    strcmp(mode, "unclean") && strcmp(mode, "bench") &&
-	    strcmp(mode, "inval"))
+	    strcmp(mode, "unclean") && strcmp(mode, "recycle") &&
+	    strcmp(mode, "bench") && strcmp(mode, "inval"))
 		help(argv[0]);
 
 	return 0;
