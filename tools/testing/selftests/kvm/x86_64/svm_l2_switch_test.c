@@ -1278,10 +1278,29 @@ static void help(const char *name)
 	exit(KSFT_SKIP);
 }
 
+/* The modes, in the order -m all runs them; the workloads only by name. */
+static const struct {
+	const char *name;
+	void (*run)(void);
+	bool workload;		/* for scripts/bench, not in -m all */
+} modes[] = {
+	{ "sched", test_sched },
+	{ "migrate", test_migrate },
+	{ "shared", test_shared },
+	{ "many", test_many },
+	{ "msrpm", test_msrpm },
+	{ "memslot", test_memslot },
+	{ "unclean", test_unclean },
+	{ "recycle", test_recycle },
+	{ "bench", test_bench, true },
+	{ "inval", test_inval, true },
+};
+
 int main(int argc, char *argv[])
 {
 	const char *mode = "all";
-	bool all;
+	bool all, workload = false, known;
+	unsigned int i;
 	int opt;
 
 	while ((opt = getopt(argc, argv, "v:c:s:n:m:UA:Fkh")) != -1) {
@@ -1317,10 +1336,18 @@ int main(int argc, char *argv[])
 			help(argv[0]);
 		}
 	}
+	all = !strcmp(mode, "all");
+	known = all;
+	for (i = 0; i < ARRAY_SIZE(modes); i++) {
+		if (!strcmp(mode, modes[i].name)) {
+			known = true;
+			workload = modes[i].workload;
+		}
+	}
+
 	TEST_ASSERT(nr_vcpus >= 2 && nr_vcpus <= MAX_VCPUS,
 		    "-v must be 2..%d", MAX_VCPUS);
-	TEST_ASSERT(per_vcpu <= MAX_L2_PER_VCPU || !strcmp(mode, "bench") ||
-		    !strcmp(mode, "inval"),
+	TEST_ASSERT(per_vcpu <= MAX_L2_PER_VCPU || workload,
 		    "-c must be 0..%d", MAX_L2_PER_VCPU);
 	TEST_ASSERT(per_vcpu <= MAX_L2, "-c must be 0..%d", MAX_L2);
 	TEST_ASSERT(many <= MAX_L2, "-n must be 1..%d", MAX_L2);
@@ -1330,33 +1357,12 @@ int main(int argc, char *argv[])
 	pr_info("nested_context_ratio %d, %d L1 vCPUs\n", nested_ctx_ratio(),
 		nr_vcpus);
 
-	all = !strcmp(mode, "all");
-	if (all || !strcmp(mode, "sched"))
-		test_sched();
-	if (all || !strcmp(mode, "migrate"))
-		test_migrate();
-	if (all || !strcmp(mode, "shared"))
-		test_shared();
-	if (all || !strcmp(mode, "many"))
-		test_many();
-	if (all || !strcmp(mode, "msrpm"))
-		test_msrpm();
-	if (all || !strcmp(mode, "memslot"))
-		test_memslot();
-	if (all || !strcmp(mode, "unclean"))
-		test_unclean();
-	if (all || !strcmp(mode, "recycle"))
-		test_recycle();
-	if (!strcmp(mode, "bench"))
-		test_bench();
-	if (!strcmp(mode, "inval"))
-		test_inval();
-	if (!all && strcmp(mode, "sched") && strcmp(mode, "migrate") &&
-	    strcmp(mode, "shared") && strcmp(mode, "many") &&
-	    strcmp(mode, "msrpm") && strcmp(mode, "memslot") &&
-	    strcmp(mode, "unclean") && strcmp(mode, "recycle") &&
-	    strcmp(mode, "bench") && strcmp(mode, "inval"))
+	if (!known)
 		help(argv[0]);
+	for (i = 0; i < ARRAY_SIZE(modes); i++) {
+		if ((all && !modes[i].workload) || !strcmp(mode, modes[i].name))
+			modes[i].run();
+	}
 
 	return 0;
 }
